@@ -1,0 +1,295 @@
+"""The hub: registry of worker actors per company, stats histories that outlive them, queries and merge.
+
+Where history lives (DESIGN "Stats outlive registration"): the hub owns one :class:`WorkerHistory` per
+(company, worker id) in an archive; a registered worker's actor holds a reference to it and is its only
+writer while registered. When the actor expires or unregisters, the history stays in the archive, so
+get_stats / get_metric_keys / get_activity_report still see it until retention drops it, and
+re-registering the same id continues the same history. Registry entries are keyed by
+(company, user, worker id) and histories by (company, worker id), as upstream keys Redis and ES (spec §0.5).
+
+Mutations go through the worker's actor mailbox; queries read histories and actor state synchronously
+(no await between reads), which trio's single thread makes consistent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from ..clock import Clock
+from ..config import Settings
+from ..errors import (
+    FieldsValueError,
+    InvalidWorkerId,
+    WorkerNotRegistered,
+    WorkerRegistrationFailed,
+    WorkerStatsNotFound,
+)
+from ..messages import DEFAULT_IDENTITY, ActivityQuery, Identity, RegisterRequest, StatsQuery, StatusReport
+from ..persistence import MemoryStore, Store
+from ..stats import WorkerHistory, activity_report, metric_keys, stats_report
+from .worker import ActorGone, WorkerActor, WorkerState
+
+__all__ = ["Hub", "open_hub"]
+
+log = logging.getLogger(__name__)
+
+UNTRACKABLE = "untrackable"
+
+
+@dataclass(slots=True)
+class _Company:
+    actors: dict[tuple[str, str], WorkerActor] = field(default_factory=dict)
+    histories: dict[str, WorkerHistory] = field(default_factory=dict)
+
+    def history(self, worker_id: str) -> WorkerHistory:
+        h = self.histories.get(worker_id)
+        if h is None:
+            h = self.histories[worker_id] = WorkerHistory()
+        return h
+
+
+class Hub:
+    """The workers service, in process. Create it with :func:`open_hub`.
+
+    Every method takes the caller's :class:`Identity` (default: the open-mode identity); companies never
+    see each other's workers or stats.
+    """
+
+    def __init__(self, settings: Settings, clock: Clock, store: Store, nursery: trio.Nursery) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.store = store
+        self._nursery = nursery
+        self._companies: dict[str, _Company] = {}
+
+    # --- registry ----------------------------------------------------------------------------------------
+
+    def _company(self, identity: Identity) -> _Company:
+        c = self._companies.get(identity.company)
+        if c is None:
+            c = self._companies[identity.company] = _Company()
+        return c
+
+    def _live(self, identity: Identity, worker: str) -> WorkerActor | None:
+        company = self._companies.get(identity.company)
+        actor = company.actors.get((identity.user, worker)) if company else None
+        if actor is not None and not actor.alive(self.clock.monotonic()):
+            actor.retire()  # lazily: its deadline passed but its task has not run yet
+            return None
+        return actor
+
+    def _spawn(self, identity: Identity, worker: str, timeout: int, ip: str, now: float) -> WorkerActor:
+        company = self._company(identity)
+        if len(company.actors) >= self.settings.max_workers:
+            raise WorkerRegistrationFailed(
+                f"the server holds its maximum of {self.settings.max_workers} workers", worker=worker
+            )
+        state = WorkerState(
+            id=worker,
+            identity=identity,
+            ip=ip,
+            register_timeout=timeout,
+            register_time=now,
+            last_activity_time=now,
+        )
+        actor = WorkerActor(state, company.history(worker), self.clock, self._forget)
+        company.actors[actor.key] = actor
+        self._nursery.start_soon(actor.run)
+        return actor
+
+    def _forget(self, actor: WorkerActor) -> None:
+        company = self._companies.get(actor.state.identity.company)
+        if company is not None and company.actors.get(actor.key) is actor:
+            del company.actors[actor.key]
+
+    # --- mutations ---------------------------------------------------------------------------------------
+
+    async def register(
+        self, req: RegisterRequest, *, identity: Identity = DEFAULT_IDENTITY, ip: str = UNTRACKABLE
+    ) -> None:
+        """workers.register: create or completely replace the worker's registration (spec §1)."""
+        if req.timeout is None or req.timeout <= 0:
+            raise WorkerRegistrationFailed("invalid timeout", timeout=req.timeout, worker=req.worker)
+        await self.store.append("register", identity, req, ip, self.clock.wall())
+        while True:
+            actor = self._live(identity, req.worker)
+            if actor is None:
+                now = self.clock.wall()
+                actor = self._spawn(identity, req.worker, req.timeout, ip, now)
+                actor.apply_register(req, ip, now)
+                return
+            try:
+                await actor.call(lambda: actor.apply_register(req, ip, self.clock.wall()))
+                return
+            except ActorGone:
+                continue
+
+    async def unregister(
+        self, worker: str, *, identity: Identity = DEFAULT_IDENTITY, ip: str = UNTRACKABLE
+    ) -> None:
+        """workers.unregister: the worker leaves get_all now; its stats stay (spec §2)."""
+        actor = self._live(identity, worker)
+        if actor is None:
+            if self.settings.auto_unregister:
+                return
+            raise WorkerNotRegistered(worker=worker)
+        await self.store.append("unregister", identity, worker, ip, self.clock.wall())
+        try:
+            await actor.call(actor.apply_unregister)
+        except ActorGone:
+            if not self.settings.auto_unregister:
+                raise WorkerNotRegistered(worker=worker) from None
+
+    async def status_report(
+        self, report: StatusReport, *, identity: Identity = DEFAULT_IDENTITY, ip: str = UNTRACKABLE
+    ) -> None:
+        """workers.status_report: record stats, update the registration, renew the timeout (spec §4)."""
+        if not self.settings.auto_register and self._live(identity, report.worker) is None:
+            raise InvalidWorkerId(worker=report.worker)
+        await self.store.append("status_report", identity, report, ip, self.clock.wall())
+        while True:
+            actor = self._live(identity, report.worker)
+            if actor is None:
+                if not self.settings.auto_register:
+                    raise InvalidWorkerId(worker=report.worker)
+                actor = self._spawn(
+                    identity, report.worker, self.settings.default_timeout, ip, self.clock.wall()
+                )
+            try:
+                await actor.call(lambda: actor.apply_report(report, ip, self.clock.wall()))
+                return
+            except ActorGone:
+                continue
+
+    # --- queries: synchronous reads of actor-owned state ---------------------------------------------------
+
+    def get_all(self, last_seen: int | None = 3600, *, identity: Identity = DEFAULT_IDENTITY) -> list[dict[str, Any]]:
+        """workers.get_all: live workers of the caller's company, every user, sorted by id (spec §5).
+
+        ``last_seen`` (seconds): 0 or None lists all; otherwise workers active within
+        ``max(1, last_seen)`` seconds (negative acts as 1, quirk Q16).
+        """
+        now = self.clock.wall()
+        threshold = None if not last_seen else now - max(1, last_seen)
+        out = [
+            actor.state.to_wire(now)
+            for actor in self._live_actors(identity)
+            if threshold is None or actor.state.last_activity_time >= threshold
+        ]
+        out.sort(key=lambda w: (w["id"], w["user"]["id"]))
+        return out
+
+    def _live_actors(self, identity: Identity) -> Iterator[WorkerActor]:
+        company = self._companies.get(identity.company)
+        if company is None:
+            return
+        now = self.clock.monotonic()
+        for actor in list(company.actors.values()):
+            if actor.alive(now):
+                yield actor
+            else:
+                actor.retire()
+
+    def _histories(self, identity: Identity, worker_ids: tuple[str, ...] | list[str]) -> dict[str, WorkerHistory]:
+        company = self._companies.get(identity.company)
+        if company is None:
+            return {}
+        if not worker_ids:
+            return {w: h for w, h in company.histories.items() if len(h)}
+        return {w: company.histories[w] for w in dict.fromkeys(worker_ids) if w in company.histories}
+
+    def get_metric_keys(
+        self, worker_ids: tuple[str, ...] = (), *, identity: Identity = DEFAULT_IDENTITY
+    ) -> list[dict[str, Any]]:
+        """workers.get_metric_keys over all retained history (spec §6); 400/1005 when there is none."""
+        categories = metric_keys(self._histories(identity, worker_ids).values())
+        if not categories:
+            raise WorkerStatsNotFound(
+                f"No statistic metrics found for the company {identity.company} and workers "
+                f"{', '.join(worker_ids) if worker_ids else 'all'}"
+            )
+        return categories
+
+    def get_stats(self, query: StatsQuery, *, identity: Identity = DEFAULT_IDENTITY) -> list[dict[str, Any]]:
+        """workers.get_stats: the ``workers`` list of interval aggregates (spec §7)."""
+        _check_range(query.from_date, query.to_date)
+        return stats_report(self._histories(identity, query.worker_ids), query)
+
+    def get_activity_report(
+        self, query: ActivityQuery, *, identity: Identity = DEFAULT_IDENTITY
+    ) -> dict[str, dict[str, list[int]]]:
+        """workers.get_activity_report: distinct reporting / task-running workers per bucket (spec §8)."""
+        _check_range(query.from_date, query.to_date)
+        histories = self._histories(identity, ()).values()
+        return activity_report(histories, query, fixed=self.settings.fix_quirks)
+
+    # --- maintenance ---------------------------------------------------------------------------------------
+
+    def trim(self) -> int:
+        """Apply raw retention now; returns the number of reports dropped."""
+        cutoff = self.clock.wall() - self.settings.raw_retention
+        dropped = 0
+        for company in self._companies.values():
+            registered = {worker_id for _user, worker_id in company.actors}
+            for worker_id, history in list(company.histories.items()):
+                dropped += history.drop_written_before(cutoff)
+                if not len(history) and worker_id not in registered:
+                    del company.histories[worker_id]
+        return dropped
+
+    async def _trim_forever(self) -> None:
+        period = max(1.0, min(60.0, self.settings.raw_retention / 10))
+        while True:
+            await trio.sleep(period)
+            dropped = self.trim()
+            if dropped:
+                log.debug("retention dropped %d reports", dropped)
+
+    def reset(self) -> None:
+        """Forget every worker and every stat, at once (for test suites between tests)."""
+        for company in self._companies.values():
+            for actor in list(company.actors.values()):
+                actor.retire()
+        self._companies.clear()
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move time forward (testing mode only: trio must run on a MockClock); expiries fire."""
+        self.clock.advance(seconds)
+
+    def statistics(self) -> dict[str, int]:
+        """Counts of what the hub holds: companies, live workers, histories, retained reports."""
+        return {
+            "companies": len(self._companies),
+            "workers": sum(len(c.actors) for c in self._companies.values()),
+            "histories": sum(len(c.histories) for c in self._companies.values()),
+            "reports": sum(len(h) for c in self._companies.values() for h in c.histories.values()),
+        }
+
+
+def _check_range(from_date: float, to_date: float) -> None:
+    if from_date >= to_date:
+        raise FieldsValueError("from_date must be less than to_date")
+
+
+@asynccontextmanager
+async def open_hub(
+    settings: Settings | None = None, *, clock: Clock | None = None, store: Store | None = None
+) -> AsyncIterator[Hub]:
+    """Run a hub for the duration of the block; its actors and background tasks stop at exit."""
+    settings = settings or Settings()
+    clock = clock or Clock()
+    clock.start()
+    async with trio.open_nursery() as nursery:
+        hub = Hub(settings, clock, store or MemoryStore(), nursery)
+        nursery.start_soon(hub._trim_forever)
+        try:
+            yield hub
+        finally:
+            hub.reset()
+            nursery.cancel_scope.cancel()

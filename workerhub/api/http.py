@@ -1,0 +1,113 @@
+"""The HTTP transport: a quart-trio app that routes every ClearML-style path to the endpoint table.
+
+One catch-all route: paths, versions and methods are resolved by :func:`endpoints.resolve` rather than by
+the framework's router, because ClearML's rules (optional ``/vX.Y/``, trailing ``/``, GET with a body,
+query string merged into the body) do not map onto a route table.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from quart import Response, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from ..actors import Hub
+from ..errors import EndpointNotFound, PayloadTooLarge, ServerError, UnsupportedMediaType, WorkerhubError
+from . import codec
+from .endpoints import DEFAULT_VERSION, CallContext, dispatch, resolve
+from .envelope import envelope, error_envelope
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+_METHODS = ["GET", "POST", "PUT"]
+
+
+def create_app(hub: Hub) -> QuartTrio:
+    """The ASGI app serving ``hub``; run it on hypercorn's trio worker."""
+    app = QuartTrio("workerhub")
+    app.config["MAX_CONTENT_LENGTH"] = hub.settings.max_body_bytes
+    limit = hub.settings.max_body_bytes
+
+    async def call(path: str = "") -> Response:
+        call_id = uuid.uuid4().hex
+        headers = request.headers
+        trx = headers.get("X-ClearML-Trx") or headers.get("X-Trains-Trx")
+        reply_media = codec.reply_type(headers.get("Accept"), headers.get("Content-Type"))
+        name, version = path.strip("/"), DEFAULT_VERSION
+        try:
+            name, version = resolve("/" + path)
+            if headers.get("Content-Encoding"):
+                raise UnsupportedMediaType(f"Content-Encoding {headers['Content-Encoding']!r}")
+            try:
+                raw = await request.get_data(cache=False)
+            except RequestEntityTooLarge:
+                raise PayloadTooLarge(f"the limit is {limit} bytes") from None
+            body = codec.decode_body(raw, headers.get("Content-Type"), limit)
+            if request.args:
+                body = _merge_query(body, request.args)
+            ctx = CallContext(ip=_client_ip())
+            data = await dispatch(hub, name, body, ctx)
+            status, reply = 200, envelope(name, version, call_id, trx, data)
+        except WorkerhubError as exc:
+            if isinstance(exc, EndpointNotFound):
+                name, version = exc.name, exc.version
+            status, reply = error_envelope(name, version, call_id, trx, exc)
+        except Exception as exc:
+            log.exception("unhandled error in %s", name)
+            status, reply = error_envelope(name, version, call_id, trx, ServerError(str(exc) or type(exc).__name__))
+        return Response(codec.encode_body(reply, reply_media), status=status, content_type=reply_media)
+
+    async def options(path: str = "") -> Response:
+        return Response(b"", status=200)
+
+    app.add_url_rule("/", "root", call, methods=_METHODS)
+    app.add_url_rule("/<path:path>", "call", call, methods=_METHODS)
+    app.add_url_rule("/", "root_options", options, methods=["OPTIONS"])
+    app.add_url_rule("/<path:path>", "options", options, methods=["OPTIONS"])
+    return app
+
+
+def _client_ip() -> str:
+    """First of X-Forwarded-For (raw, not split: upstream does not), X-Real-IP, the peer (spec §0.1)."""
+    headers = request.headers
+    return headers.get("X-Forwarded-For") or headers.get("X-Real-IP") or request.remote_addr or "untrackable"
+
+
+def _scalar(text: str) -> Any:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _merge_query(body: Any, args: Any) -> Any:
+    """Merge query parameters into the body, overriding it, with upstream's conversions (wire §1):
+    numbers and booleans parsed, ``a.b`` nests, repeated keys or ``key[]`` make a list."""
+    if not isinstance(body, dict):
+        return body
+    merged = dict(body)
+    for key in args.keys():
+        values = [_scalar(v) for v in args.getlist(key)]
+        is_list = key.endswith("[]")
+        key = key.removesuffix("[]")
+        value: Any = values if is_list or len(values) > 1 else values[0]
+        *parents, leaf = key.split(".")
+        target = merged
+        for part in parents:
+            nxt = target.get(part)
+            if not isinstance(nxt, dict):
+                nxt = target[part] = {}
+            target = nxt
+        target[leaf] = value
+    return merged

@@ -1,0 +1,211 @@
+"""Request bodies → validated messages, with clearml-server 2.4's exact typing rules (spec §0.4).
+
+Two regimes, as upstream has them:
+
+* register, unregister, status_report, get_all are checked by jsonmodels: integers are *cast* with
+  ``int()`` (``2.9`` → 2, ``"1700000000000"`` accepted, ``"abc"`` refused), ``null`` means "not given".
+* get_metric_keys, get_stats, get_activity_report are checked against the JSON schema first: JSON types
+  are strict (a string is never a number, ``2.5`` is not an integer), nulls are dropped before checking.
+
+Unknown fields are ignored everywhere (the SDK adds ``method``). Every failure is 400/12 naming the field.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import ValidationError
+from ..messages import ActivityQuery, RegisterRequest, StatsItem, StatsQuery, StatusReport
+from ..stats import flatten_machine_stats
+
+__all__ = [
+    "parse_register",
+    "parse_unregister",
+    "parse_status_report",
+    "parse_last_seen",
+    "parse_worker_ids",
+    "parse_stats_query",
+    "parse_activity_query",
+]
+
+_MISSING: Any = object()
+_AGGREGATIONS = ("avg", "min", "max")
+
+
+def _invalid(field: str, problem: str) -> ValidationError:
+    return ValidationError(f"{field} {problem}", field=field)
+
+
+# --- jsonmodels-style fields ------------------------------------------------------------------------------
+
+
+def _string(body: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise _invalid(name, "is required")
+        return None
+    if not isinstance(value, str):
+        raise _invalid(name, f"must be a string, not {_type(value)}")
+    return value
+
+
+def _cast_int(body: Mapping[str, Any], name: str, default: Any = None, *, required: bool = False) -> Any:
+    value = body.get(name, _MISSING)
+    if value is _MISSING or (value is None and required):
+        if required:
+            raise _invalid(name, "is required")
+        return default
+    if value is None:
+        return None
+    if isinstance(value, (int, float, str)):
+        try:
+            return int(value)
+        except (ValueError, OverflowError):
+            pass
+    raise _invalid(name, f"must be an integer, not {_repr(value)}")
+
+
+def _strings(body: Mapping[str, Any], name: str) -> tuple[str, ...] | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)):
+        raise _invalid(name, f"must be a list of strings, not {_type(value)}")
+    for item in value:
+        if not isinstance(item, str):
+            raise _invalid(name, f"must be a list of strings, not a list holding {_type(item)}")
+    return tuple(value)
+
+
+def _object(body: Any) -> Mapping[str, Any]:
+    if not isinstance(body, Mapping):
+        raise ValidationError("the request body must be an object", field="body")
+    return body
+
+
+def parse_register(body: Any) -> RegisterRequest:
+    body = _object(body)
+    return RegisterRequest(
+        worker=_string(body, "worker", required=True),  # type: ignore[arg-type]
+        timeout=_cast_int(body, "timeout", 600),
+        queues=_strings(body, "queues") or (),
+        tags=_strings(body, "tags"),
+    )
+
+
+def parse_unregister(body: Any) -> str:
+    return _string(_object(body), "worker", required=True)  # type: ignore[return-value]
+
+
+def parse_status_report(body: Any, *, record_zero: bool = False) -> StatusReport:
+    body = _object(body)
+    return StatusReport(
+        worker=_string(body, "worker", required=True),  # type: ignore[arg-type]
+        timestamp=_cast_int(body, "timestamp", required=True),
+        task=_string(body, "task"),
+        queue=_string(body, "queue"),
+        queues=_strings(body, "queues"),
+        samples=flatten_machine_stats(body.get("machine_stats"), record_zero=record_zero),
+        tags=_strings(body, "tags"),
+    )
+
+
+def parse_last_seen(body: Any) -> int | None:
+    return _cast_int(_object(body), "last_seen", 3600)
+
+
+# --- JSON-schema-style fields -----------------------------------------------------------------------------
+
+
+def _schema_number(body: Mapping[str, Any], name: str) -> float:
+    value = body.get(name)
+    if value is None:
+        raise _invalid(name, "is required")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _invalid(name, f"must be a number, not {_repr(value)}")
+    if value < 0:
+        raise _invalid(name, f"must be at least 0, not {value}")
+    return value
+
+
+def _schema_interval(body: Mapping[str, Any]) -> int:
+    value = body.get("interval")
+    if value is None:
+        raise _invalid("interval", "is required")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+        raise _invalid("interval", f"must be an integer, not {_repr(value)}")
+    if value < 1:
+        raise _invalid("interval", f"must be at least 1, not {value}")
+    return int(value)
+
+
+def parse_worker_ids(body: Any) -> tuple[str, ...]:
+    return _strings(_object(body), "worker_ids") or ()
+
+
+def _stats_item(raw: Any, index: int) -> StatsItem:
+    where = f"items[{index}]"
+    if not isinstance(raw, Mapping):
+        raise _invalid(where, f"must be an object, not {_type(raw)}")
+    key = raw.get("key")
+    if key is None:
+        raise _invalid(f"{where}.key", "is required")
+    if not isinstance(key, str):
+        raise _invalid(f"{where}.key", f"must be a string, not {_type(key)}")
+    # The SDK sends the schema's `category`; upstream's model reads `aggregation`. Accept both,
+    # `aggregation` winning (spec wire §1).
+    name = "aggregation" if raw.get("aggregation") is not None else "category"
+    agg = raw.get(name)
+    if agg is None:
+        agg = "avg"
+    elif agg not in _AGGREGATIONS:
+        raise _invalid(f"{where}.{name}", f"must be one of avg, min, max, not {_repr(agg)}")
+    return StatsItem(key, agg)
+
+
+def parse_stats_query(body: Any) -> StatsQuery:
+    body = _object(body)
+    from_date = _schema_number(body, "from_date")
+    to_date = _schema_number(body, "to_date")
+    interval = _schema_interval(body)
+    items = body.get("items")
+    if items is None:
+        raise _invalid("items", "is required")
+    if not isinstance(items, (list, tuple)):
+        raise _invalid("items", f"must be a list, not {_type(items)}")
+    if not items:
+        raise _invalid("items", "must hold at least one item")
+    split = body.get("split_by_variant")
+    if split is not None and not isinstance(split, bool):
+        raise _invalid("split_by_variant", f"must be a boolean, not {_repr(split)}")
+    return StatsQuery(
+        from_date=from_date,
+        to_date=to_date,
+        interval=interval,
+        items=tuple(_stats_item(raw, i) for i, raw in enumerate(items)),
+        worker_ids=parse_worker_ids(body),
+        split_by_variant=bool(split),
+    )
+
+
+def parse_activity_query(body: Any) -> ActivityQuery:
+    body = _object(body)
+    return ActivityQuery(
+        from_date=_schema_number(body, "from_date"),
+        to_date=_schema_number(body, "to_date"),
+        interval=_schema_interval(body),
+    )
+
+
+def _type(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

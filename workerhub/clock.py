@@ -1,0 +1,59 @@
+"""The hub's notion of time: wall-clock seconds that follow trio's clock.
+
+Deadlines (worker timeouts) live on trio's clock, and wall time is derived from the same clock, so a test
+that runs trio on :class:`trio.testing.MockClock` and jumps it moves expiry, ``last_seen`` and every
+``*_time`` field together, deterministically, without sleeping.
+"""
+
+from __future__ import annotations
+
+import time
+
+import trio
+import trio.testing
+
+from .errors import Forbidden
+
+__all__ = ["Clock"]
+
+
+class Clock:
+    """Wall time (epoch seconds) = the wall time at :meth:`start` + trio time elapsed since then.
+
+    ``wall_at_start`` pins the wall time for reproducible tests; by default it is ``time.time()``.
+    Must be started inside ``trio.run`` before use.
+    """
+
+    __slots__ = ("_wall0", "_trio0", "_fixed_wall0")
+
+    def __init__(self, wall_at_start: float | None = None) -> None:
+        self._fixed_wall0 = wall_at_start
+        self._wall0 = 0.0
+        self._trio0 = 0.0
+
+    def start(self) -> None:
+        self._trio0 = trio.current_time()
+        self._wall0 = time.time() if self._fixed_wall0 is None else self._fixed_wall0
+
+    def wall(self) -> float:
+        """Seconds since the epoch, as the hub sees them."""
+        return self._wall0 + (trio.current_time() - self._trio0)
+
+    @staticmethod
+    def monotonic() -> float:
+        """trio's clock: what worker deadlines are measured on."""
+        return trio.current_time()
+
+    @staticmethod
+    def controllable() -> bool:
+        return isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock)
+
+    @staticmethod
+    def advance(seconds: float) -> None:
+        """Jump time forward (only when trio runs on a MockClock); deadlines that pass fire at once."""
+        clock = trio.lowlevel.current_clock()
+        if not isinstance(clock, trio.testing.MockClock):
+            raise Forbidden("the clock can only be moved when the server runs in testing mode")
+        if seconds < 0:
+            raise ValueError("time only moves forward")
+        clock.jump(seconds)

@@ -1,0 +1,185 @@
+"""Settings: one frozen object, built from defaults < TOML file < ``WORKERHUB_*`` env vars < CLI flags.
+
+Every knob workerhub has is a field of :class:`Settings`; the CLI derives its flags from these fields, so a
+setting is added in exactly one place. Unknown keys are refused, never ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args, get_type_hints
+
+__all__ = ["Settings", "SettingsError"]
+
+JournalFsync = Literal["always", "interval", "never"]
+
+
+class SettingsError(ValueError):
+    """A setting has an unknown name or a value of the wrong type; the message names it."""
+
+
+def _doc(text: str) -> dict[str, str]:
+    return {"doc": text}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How a workerhub server behaves. Times are in **seconds** unless the name says otherwise."""
+
+    host: str = field(default="127.0.0.1", metadata=_doc("address to listen on"))
+    port: int = field(default=8008, metadata=_doc("HTTP port; 0 picks a free port"))
+    log_level: str = field(default="info", metadata=_doc("logging level (debug, info, warning, error)"))
+
+    # --- ClearML behaviour switches (spec quirks Q2-Q4, Q13-Q15) ---
+    default_timeout: int = field(
+        default=600, metadata=_doc("timeout of workers auto-registered by status_report")
+    )
+    auto_register: bool = field(
+        default=True, metadata=_doc("status_report of an unknown worker registers it (else 400/1001)")
+    )
+    auto_unregister: bool = field(
+        default=False, metadata=_doc("unregister of an unknown worker succeeds (else 400/1004)")
+    )
+    fix_quirks: bool = field(
+        default=False,
+        metadata=_doc(
+            "opt-in fixed mode: record zero values; activity report zero-filled over the range and "
+            "its last bucket dropped only when really incomplete"
+        ),
+    )
+
+    # --- retention and limits ---
+    raw_retention: float = field(
+        default=86400.0, metadata=_doc("keep raw samples at least this long after they were written")
+    )
+    tier_retention: float = field(
+        default=30 * 86400.0, metadata=_doc("keep rolled-up samples at least this long")
+    )
+    max_workers: int = field(default=100_000, metadata=_doc("cap on registered workers per company"))
+    max_body_bytes: int = field(default=4 * 1024 * 1024, metadata=_doc("largest request body accepted"))
+
+    # --- persistence ---
+    data_dir: str | None = field(default=None, metadata=_doc("where snapshots live; unset = memory only"))
+    snapshot_interval: float = field(default=300.0, metadata=_doc("seconds between periodic snapshots"))
+    journal_fsync: JournalFsync = field(
+        default="interval", metadata=_doc("journal durability: always | interval | never")
+    )
+
+    # --- auth (credentials mode when non-empty) ---
+    auth: tuple[str, ...] = field(
+        default=(), metadata=_doc("credentials KEY:SECRET[:COMPANY[:USER]]; repeatable; empty = open mode")
+    )
+    token_secret: str | None = field(default=None, metadata=_doc("JWT signing secret (default: random)"))
+
+    # --- transports and test support ---
+    msgpack_port: int | None = field(default=None, metadata=_doc("port of the native msgpack stream"))
+    testing: bool = field(default=False, metadata=_doc("enable clock control (debug.advance_clock)"))
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied and validated like any other source."""
+        return Settings.from_mapping({**self.as_dict(), **changes})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
+        """Settings from a mapping of field names (``-`` and ``_`` alike); unknown keys are refused."""
+        hints = _hints()
+        out: dict[str, Any] = {}
+        for raw_key, value in values.items():
+            key = raw_key.replace("-", "_")
+            if key not in hints:
+                raise SettingsError(f"unknown setting {raw_key!r}")
+            out[key] = _coerce(key, value, hints[key])
+        return cls(**out)
+
+    @classmethod
+    def from_toml(cls, path: str) -> Settings:
+        """Settings from a TOML file (top-level keys, or a ``[workerhub]`` table)."""
+        with open(path, "rb") as f:
+            doc = tomllib.load(f)
+        return cls.from_mapping(doc.get("workerhub", doc))
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        toml_path: str | None = None,
+        env: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Settings:
+        """Layer the sources: defaults < TOML < ``WORKERHUB_*`` env < ``overrides`` (the CLI flags given)."""
+        merged: dict[str, Any] = {}
+        if toml_path:
+            merged.update(cls.from_toml(toml_path).as_dict())
+        env = os.environ if env is None else env
+        hints = _hints()
+        for name in hints:
+            raw = env.get("WORKERHUB_" + name.upper())
+            if raw is not None:
+                merged[name] = raw
+        merged.update(overrides or {})
+        return cls.from_mapping(merged)
+
+
+def _hints() -> dict[str, Any]:
+    return get_type_hints(Settings)
+
+
+def setting_docs() -> dict[str, tuple[Any, str]]:
+    """``{name: (type hint, help text)}`` for each setting, in declaration order (used by the CLI)."""
+    hints = _hints()
+    return {f.name: (hints[f.name], f.metadata.get("doc", "")) for f in dataclasses.fields(Settings)}
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _coerce(name: str, value: Any, hint: Any) -> Any:
+    """Turn ``value`` (from TOML, env or CLI, so possibly a string) into the field's type."""
+    args = get_args(hint)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif hint == tuple[str, ...]:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+    elif args and all(isinstance(a, str) for a in args):  # Literal[...]
+        if value in args:
+            return value
+        raise SettingsError(f"setting {name!r} must be one of {', '.join(args)}, not {value!r}")
+    elif type(None) in args:  # Optional[X]
+        if value is None or value == "":
+            return None
+        inner = next(a for a in args if a is not type(None))
+        return _coerce(name, value, inner)
+    raise SettingsError(f"setting {name!r} has a value of the wrong type: {value!r}")

@@ -1,0 +1,83 @@
+"""Frozen value types for what crosses the hub's boundary, named for the wire concept they carry.
+
+Times: report ``timestamp`` and every ``*_ms`` field are epoch **milliseconds**; query ``from_date`` /
+``to_date`` are epoch **seconds** (as ClearML sends them); ``interval`` and timeouts are seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "Identity",
+    "DEFAULT_IDENTITY",
+    "RegisterRequest",
+    "StatusReport",
+    "StatsItem",
+    "StatsQuery",
+    "ActivityQuery",
+    "Aggregation",
+    "Sample",
+]
+
+Aggregation = Literal["avg", "min", "max"]
+Sample = tuple[str, str, float]
+"""One stat record's payload: ``(metric, variant, value)``; variant is ``"0"``, ``"1"``, … or ``"total"``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is calling. Registry entries are keyed by (company, user, worker id), stats by (company, id)."""
+
+    company: str
+    user: str
+    company_name: str = ""
+    user_name: str = ""
+
+
+DEFAULT_IDENTITY = Identity("workerhub", "workerhub", "workerhub", "workerhub")
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterRequest:
+    worker: str
+    timeout: int | None = 600
+    queues: tuple[str, ...] = ()
+    tags: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """A validated ``workers.status_report``; ``samples`` is machine_stats already flattened."""
+
+    worker: str
+    timestamp: int
+    task: str | None = None
+    queue: str | None = None
+    queues: tuple[str, ...] | None = None
+    samples: tuple[Sample, ...] = ()
+    tags: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatsItem:
+    key: str
+    aggregation: Aggregation = "avg"
+
+
+@dataclass(frozen=True, slots=True)
+class StatsQuery:
+    from_date: float
+    to_date: float
+    interval: int
+    items: tuple[StatsItem, ...]
+    worker_ids: tuple[str, ...] = ()
+    split_by_variant: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityQuery:
+    from_date: float
+    to_date: float
+    interval: int

@@ -1,0 +1,52 @@
+"""Running a workerhub server: the hub and hypercorn in one trio nursery."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+from .actors import Hub, open_hub
+from .api import create_app
+from .clock import Clock
+from .config import Settings
+
+__all__ = ["serve"]
+
+log = logging.getLogger(__name__)
+
+
+def _hypercorn_config(settings: Settings) -> HypercornConfig:
+    config = HypercornConfig()
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    config.bind = [f"{host}:{settings.port}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.graceful_timeout = 5.0
+    return config
+
+
+async def serve(
+    settings: Settings | None = None,
+    *,
+    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    clock: Clock | None = None,
+    task_status: trio.TaskStatus[tuple[Hub, list[str]]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the workers API over HTTP until ``shutdown_trigger`` returns or the task is cancelled.
+
+    In-flight requests finish (up to 5 s) before the hub stops. ``task_status.started((hub, urls))``
+    reports the hub and the bound URLs, port 0 resolved to the real port.
+    """
+    settings = settings or Settings()
+    async with open_hub(settings, clock=clock) as hub:
+        config = _hypercorn_config(settings)
+        async with trio.open_nursery() as nursery:
+            urls: list[str] = await nursery.start(
+                partial(hypercorn_serve, create_app(hub), config, shutdown_trigger=shutdown_trigger)
+            )
+            task_status.started((hub, urls))

@@ -1,0 +1,80 @@
+"""machine_stats → stat records, as clearml-server 2.4 flattens them (spec §4.2).
+
+Each known field becomes records of ``(metric, variant, value)``: a scalar gives variant ``"total"``, a list
+gives ``"0"``, ``"1"``, …. A falsy field (``0``, ``0.0``, ``[]``, ``null``) is skipped whole — upstream's
+quirk Q2, so a genuine reading of 0 is not recorded unless ``record_zero`` is on. Unknown keys are dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import ValidationError
+from ..messages import Sample
+
+__all__ = ["KNOWN_FIELDS", "LIST_FIELDS", "SCALAR_FIELDS", "flatten_machine_stats", "category_of"]
+
+LIST_FIELDS = frozenset(
+    {"cpu_usage", "cpu_temperature", "gpu_usage", "gpu_temperature", "gpu_memory_free", "gpu_memory_used"}
+)
+SCALAR_FIELDS = frozenset(
+    {
+        "memory_used",
+        "memory_free",
+        "network_tx",
+        "network_rx",
+        "disk_free_home",
+        "disk_free_temp",
+        "disk_read",
+        "disk_write",
+    }
+)
+KNOWN_FIELDS = LIST_FIELDS | SCALAR_FIELDS
+
+
+def category_of(metric: str) -> str:
+    """The category ClearML files a metric under: the text before the first ``_``."""
+    return metric.split("_", 1)[0]
+
+
+def _number(value: Any, field: str) -> float:
+    # bool is accepted as a number, as upstream's FloatField does (spec §0.4).
+    if isinstance(value, (int, float)):
+        f = float(value)
+        if math.isfinite(f):
+            return f
+        raise ValidationError(f"machine_stats.{field} must be a finite number", field=f"machine_stats.{field}")
+    raise ValidationError(
+        f"machine_stats.{field} must be a number, not {type(value).__name__}", field=f"machine_stats.{field}"
+    )
+
+
+def flatten_machine_stats(stats: Any, *, record_zero: bool = False) -> tuple[Sample, ...]:
+    """Validate ``machine_stats`` and flatten it to records; raises ValidationError naming the bad field.
+
+    >>> flatten_machine_stats({"cpu_usage": [10, 0], "memory_used": 0, "gpu_fraction": 1})
+    (('cpu_usage', '0', 10.0), ('cpu_usage', '1', 0.0))
+    """
+    if stats is None:
+        return ()
+    if not isinstance(stats, Mapping):
+        raise ValidationError("machine_stats must be an object", field="machine_stats")
+    out: list[Sample] = []
+    for field, value in stats.items():
+        if field in LIST_FIELDS:
+            if value is None:
+                continue
+            if not isinstance(value, (list, tuple)):
+                raise ValidationError(
+                    f"machine_stats.{field} must be a list of numbers", field=f"machine_stats.{field}"
+                )
+            out.extend((field, str(i), _number(v, field)) for i, v in enumerate(value))
+        elif field in SCALAR_FIELDS:
+            if value is None:
+                continue
+            number = _number(value, field)
+            if number or record_zero:
+                out.append((field, "total", number))
+    return tuple(out)
