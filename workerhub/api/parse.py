@@ -104,13 +104,23 @@ def parse_status_report(body: Any, *, record_zero: bool = False) -> StatusReport
     body = _object(body)
     return StatusReport(
         worker=_string(body, "worker", required=True),  # type: ignore[arg-type]
-        timestamp=_cast_int(body, "timestamp", required=True),
+        timestamp=_timestamp(body),
         task=_string(body, "task"),
         queue=_string(body, "queue"),
         queues=_strings(body, "queues"),
         samples=flatten_machine_stats(body.get("machine_stats"), record_zero=record_zero),
         tags=_strings(body, "tags"),
     )
+
+
+def _timestamp(body: Mapping[str, Any]) -> int:
+    ts = _cast_int(body, "timestamp", required=True)
+    if ts is None or not _INT64_MIN <= ts <= _INT64_MAX:
+        raise _invalid("timestamp", f"must be epoch milliseconds within int64, not {_repr(ts)}")
+    return ts
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def parse_last_seen(body: Any) -> int | None:

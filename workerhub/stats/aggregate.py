@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import FieldsValueError
 from ..messages import ActivityQuery, StatsQuery
 from .flatten import category_of
 from .history import WorkerHistory
@@ -48,9 +49,18 @@ class Buckets:
         return int(self.counts.sum())
 
 
+_INT64_MAX = 2**63 - 1
+
+MAX_SERIES_BUCKETS = 1_000_000
+"""Longest activity series answered; beyond it the request is refused (Elasticsearch refuses too)."""
+
+
 def query_range(from_date: float, to_date: float) -> tuple[int, int]:
-    """The inclusive ms range a ``[from_date, to_date]`` query in seconds selects (quirk Q6)."""
-    return int(from_date) * 1000, int(to_date) * 1000 + 999
+    """The inclusive ms range a ``[from_date, to_date]`` query in seconds selects (quirk Q6).
+
+    Clamped to int64 so any finite request maps onto stored timestamps.
+    """
+    return min(int(from_date) * 1000, _INT64_MAX), min(int(to_date) * 1000 + 999, _INT64_MAX)
 
 
 def bucketize(ts: np.ndarray, values: np.ndarray, step_ms: int) -> Buckets:
@@ -202,6 +212,11 @@ def _series(
         first, last = span
     if last < first:
         return {"dates": [], "counts": []}
+    if (last - first) // step >= MAX_SERIES_BUCKETS:
+        raise FieldsValueError(
+            f"the range holds more than {MAX_SERIES_BUCKETS} buckets of this interval; use a larger interval",
+            interval=step // 1000,
+        )
     dates = np.arange(first, last + step, step, dtype=np.int64)
     filled = np.zeros(len(dates), np.int64)
     inside = (keys >= first) & (keys <= last)
