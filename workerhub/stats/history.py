@@ -116,8 +116,8 @@ class WorkerHistory:
             col[pos] = value
             chunk.cols[key] = col
         counts = self._counts
-        for metric, variant, _ in samples:
-            key = (metric, variant)
+        for key in dict.fromkeys((metric, variant) for metric, variant, _ in samples):
+            # once per series even if a report repeats one (the last value is kept, as in the columns)
             counts[key] = counts.get(key, 0) + 1
         self._rows += 1
         if written_at > chunk.written:
