@@ -159,6 +159,7 @@ def main() -> None:
                     )
                     assert info is not None
                     written.append(info)
+                    cuts.append(store.last_cut_seconds)
                 else:
                     time.sleep(seconds)
                 elapsed = time.perf_counter() - t0
@@ -166,6 +167,7 @@ def main() -> None:
                 return parent.recv(), elapsed
 
             written: list[Any] = []
+            cuts: list[float] = []
             during: list[float] = []
             without: list[float] = []
             for _ in range(args.rounds):
@@ -195,6 +197,7 @@ def main() -> None:
     print(f"| write, offline (encode + write + fsync + rename) | {offline.seconds:.2f} s |")
     secs = [i.seconds for i in written]
     print(f"| write, in the server under load (median of {len(secs)}) | {statistics.median(secs):.2f} s |")
+    print(f"| requests held at the cut (synchronous copy), max of {len(cuts)} | {max(cuts) * 1000:.1f} ms |")
     print(f"| server start: load + restore | {load_s:.2f} s |")
 
 

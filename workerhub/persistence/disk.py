@@ -20,6 +20,7 @@ import errno
 import fcntl
 import logging
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -86,6 +87,7 @@ class DiskStore:
         self.journal_fsync = journal_fsync
         self.snapshot_interval = snapshot_interval
         self.last_snapshot: SnapshotInfo | None = None
+        self.last_cut_seconds = 0.0  # how long the last cut held mutations at the gate (synchronous copy)
         self._journal: Journal | None = None
         self._changes = 0  # appends since the last snapshot's cut
         self._saved = False  # a snapshot of the current state (but for _changes) is on disk
@@ -183,7 +185,6 @@ class DiskStore:
         try:
             self._journal.open()
         except OSError as exc:
-            self._journal.segment += 1
             log.error(
                 "%s is not writable (%s): serving what was loaded, but every register, unregister and "
                 "status_report fails with 500/100 until the journal can be written", directory, exc.strerror,
@@ -200,10 +201,13 @@ class DiskStore:
         async with self._snapshot_lock:
             if not force and self._changes == 0 and self._saved:
                 return None
+            await journal.prepare()  # the next segment, created before the cut and off the event loop
             async with hub.writes.closed():
+                started = time.perf_counter()
                 state = hub.export_state()  # synchronous: the cut
                 cut, old_fd = journal.rotate()
                 changes, self._changes = self._changes, 0
+                self.last_cut_seconds = time.perf_counter() - started
             await journal.retire(old_fd)
             try:
                 info = await trio.to_thread.run_sync(write_snapshot, self.directory, state, cut)
@@ -214,8 +218,8 @@ class DiskStore:
             await trio.to_thread.run_sync(_drop_segments_before, self.directory, cut)
             self.last_snapshot, self._saved = info, True
             log.info(
-                "snapshot: %d workers, %d histories, %.1f MB in %.2f s",
-                info.workers, info.histories, info.size / 1e6, info.seconds,
+                "snapshot: %d workers, %d histories, %.1f MB in %.2f s (requests held for the cut: %.1f ms)",
+                info.workers, info.histories, info.size / 1e6, info.seconds, self.last_cut_seconds * 1000,
             )
             return info
 

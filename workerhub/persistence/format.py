@@ -37,6 +37,7 @@ __all__ = [
     "decode_record",
     "encode_record",
     "frame",
+    "frame_head",
     "pack",
     "read_frames",
     "unpack",
@@ -87,6 +88,11 @@ def unpack(raw: bytes) -> Any:
 def frame(payload: bytes) -> bytes:
     """``payload`` with its length and CRC32 in front."""
     return _HEAD.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def frame_head(payload: bytes) -> bytes:
+    """Just the 8 bytes :func:`frame` puts in front of ``payload`` (write both, and save a copy of a big one)."""
+    return _HEAD.pack(len(payload), zlib.crc32(payload))
 
 
 def read_frames(f: BinaryIO, size: int) -> Iterator[tuple[int, bytes]]:

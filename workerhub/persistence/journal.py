@@ -70,12 +70,18 @@ def fsync_dir(directory: str) -> None:
 
 
 class Journal:
-    """The open segment and its durability bookkeeping. Driven from one trio thread."""
+    """The open segment and its durability bookkeeping. Driven from one trio thread.
 
-    def __init__(self, directory: str, segment: int) -> None:
+    Segment numbers are handed out in increasing order (``first`` and up), each at most once, so replaying
+    segments in number order replays records in the order they were written.
+    """
+
+    def __init__(self, directory: str, first: int) -> None:
         self.directory = directory
-        self.segment = segment  # the segment the next write goes to
+        self.segment = -1  # number of the open segment (the last one opened)
+        self._next = first  # the next unused segment number
         self._fd: int | None = None
+        self._prepared: tuple[int, int, int] | None = None  # (number, fd, header length), made ahead
         self._offset = 0  # end of the last whole record in the open segment
         self._written = 0  # bytes handed to the kernel since start (all segments): a write's ticket
         self._synced = 0  # every ticket <= this is on disk
@@ -88,17 +94,28 @@ class Journal:
         return self._fd is not None
 
     def open(self) -> None:
-        """Create segment :attr:`segment` (sync: a few syscalls). Raises OSError if the directory refuses."""
-        path = segment_path(self.directory, self.segment)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        """Create the next segment and write to it (sync: a few syscalls). OSError if the directory refuses."""
+        n = self._next
+        self._next += 1
+        fd, head = _create_segment(self.directory, n)
+        self._fd, self.segment, self._offset, self._dir_dirty = fd, n, head, True
+
+    async def prepare(self) -> None:
+        """Create the segment the next :meth:`rotate` switches to, in a thread.
+
+        Why: creating a file is a metadata operation that can wait hundreds of ms for the file system's
+        journal while a big snapshot is being flushed; done here, the cut itself only swaps descriptors.
+        """
+        if self._prepared is not None:
+            return
+        n = self._next
+        self._next += 1
         try:
-            head = JOURNAL_MAGIC + frame(pack({"format": FORMAT_VERSION, "kind": "journal", "segment": self.segment}))
-            _write_all(fd, head)
-        except OSError:
-            os.close(fd)
-            _unlink_quietly(path)
-            raise
-        self._fd, self._offset, self._dir_dirty = fd, len(head), True
+            fd, head = await trio.to_thread.run_sync(_create_segment, self.directory, n)
+        except OSError as exc:
+            log.error("cannot create journal segment %d: %s", n, _reason(exc))
+            return
+        self._prepared = (n, fd, head)
 
     def write(self, record: bytes) -> int:
         """Append one framed record; returns its ticket for :meth:`sync`. Raises DataError if it failed."""
@@ -106,7 +123,6 @@ class Journal:
             try:
                 self.open()
             except OSError as exc:
-                self.segment += 1  # never reuse a name that may exist half-made
                 raise DataError(f"journal not writable: {_reason(exc)}") from exc
         fd = self._fd
         assert fd is not None
@@ -153,18 +169,25 @@ class Journal:
     def rotate(self) -> tuple[int, int | None]:
         """Switch to a new segment now (no await: call it at a snapshot's cut, with the write gate closed).
 
-        Returns ``(cut, old_fd)``: every record written from now on is in a segment numbered ``>= cut``;
-        pass ``old_fd`` to :meth:`retire` once outside the cut. If the new segment cannot be created,
-        appends fail with DataError until one can.
+        Returns ``(cut, old_fd)``: every record written from now on is in a segment numbered ``>= cut``,
+        every record before in one numbered ``< cut``; pass ``old_fd`` to :meth:`retire` once outside the
+        cut. Uses the segment from :meth:`prepare` when there is one. If no segment can be created, appends
+        fail with DataError until one can.
         """
         old_fd, self._fd = self._fd, None
-        self.segment += 1
-        cut = self.segment
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] > self.segment:
+            n, fd, head = prepared
+            self._fd, self.segment, self._offset, self._dir_dirty = fd, n, head, True
+            return n, old_fd
+        if prepared is not None:  # a segment was opened after it was prepared: it would replay out of order
+            os.close(prepared[1])
+            _unlink_quietly(segment_path(self.directory, prepared[0]))
+        cut = self._next
         try:
             self.open()
         except OSError as exc:
-            log.error("cannot create journal segment %d: %s", self.segment, _reason(exc))
-            self.segment += 1
+            log.error("cannot create journal segment %d: %s", cut, _reason(exc))
         return cut, old_fd
 
     async def retire(self, fd: int | None) -> None:
@@ -184,16 +207,34 @@ class Journal:
             except OSError:
                 pass
         self._fd = None
-        self.segment += 1
 
     async def aclose(self) -> None:
         async with self._lock:
+            if self._prepared is not None:
+                n, fd, _head = self._prepared
+                self._prepared = None
+                os.close(fd)
+                _unlink_quietly(segment_path(self.directory, n))
             if self._fd is not None:
                 fd, self._fd = self._fd, None
                 try:
                     await trio.to_thread.run_sync(_fsync_close, fd)
                 except OSError as exc:
                     log.error("journal close failed: %s", _reason(exc))
+
+
+def _create_segment(directory: str, n: int) -> tuple[int, int]:
+    """Create ``journal-<n>.wal`` with its magic and header; returns ``(fd, bytes written)``."""
+    path = segment_path(directory, n)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    try:
+        head = JOURNAL_MAGIC + frame(pack({"format": FORMAT_VERSION, "kind": "journal", "segment": n}))
+        _write_all(fd, head)
+    except OSError:
+        os.close(fd)
+        _unlink_quietly(path)
+        raise
+    return fd, len(head)
 
 
 def _write_all(fd: int, data: bytes) -> None:

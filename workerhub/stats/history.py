@@ -273,11 +273,12 @@ _SWAP = sys.byteorder != "little"
 """The persisted form is little-endian; a big-endian machine swaps on the way in and out."""
 
 
-def _le(a: array) -> bytes:  # type: ignore[type-arg]
+def _le(a: array) -> memoryview:  # type: ignore[type-arg]
+    # A view, not a copy: frozen arrays are never changed again, and msgpack packs a view as bin directly.
     if _SWAP:
         a = array(a.typecode, a)
         a.byteswap()
-    return a.tobytes()
+    return memoryview(a).cast("B")
 
 
 class FrozenHistory:
@@ -298,7 +299,9 @@ class FrozenHistory:
         """``{"chunks": [[start_ms, written_s, ts bytes, task bytes, [[metric, variant, values bytes]...]]]}``.
 
         ``ts`` is int64 ms and values float64 (NaN = series absent from that report), both little-endian;
-        task flags are one byte per row. About 8 bytes per stored value, like the in-memory layout.
+        task flags are one byte per row. About 8 bytes per stored value, like the in-memory layout. The
+        byte fields are zero-copy views of the frozen arrays: pack them (msgpack writes them as bin) or
+        copy them before the history goes away.
         """
         return {
             "chunks": [
@@ -306,7 +309,7 @@ class FrozenHistory:
                     start,
                     chunk.written,
                     _le(chunk.ts),
-                    bytes(chunk.task),
+                    memoryview(chunk.task),
                     [[metric, variant, _le(col)] for (metric, variant), col in chunk.cols.items()],
                 ]
                 for start, chunk in self._items
