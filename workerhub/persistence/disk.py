@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import gc
 import logging
 import os
 import time
@@ -181,6 +182,13 @@ class DiskStore:
         if scan.records or scan.torn:
             log.info("replayed %d journal records from %d segments", len(scan.records), len(scan.segments))
         self._changes = len(scan.records)
+        # The state just loaded is the bulk of the process's long-lived objects. Moving it out of the
+        # collector's reach keeps full collections (which hold the GIL, so stall every request) from
+        # walking it again and again: measured 130 ms of CPU per collection at 300 workers x 24 h. The
+        # price: a reference cycle alive now is never collected once it becomes garbage (e.g. the actor
+        # of a restored worker that later expires, ~5 KB each, once).
+        gc.collect()
+        gc.freeze()
         self._journal = Journal(directory, max(scan.segments, default=first - 1) + 1)
         try:
             self._journal.open()

@@ -131,10 +131,10 @@ class WorkerHistory:
         Later writes copy a chunk before changing it (copy-on-write), so the view may be encoded from another
         thread (:meth:`FrozenHistory.to_state`) while the event loop keeps writing.
         """
-        items = list(self._chunks.items())
-        for _start, chunk in items:
+        starts, chunks = list(self._chunks.keys()), list(self._chunks.values())
+        for chunk in chunks:
             chunk.frozen = True
-        return FrozenHistory(items)
+        return FrozenHistory(starts, chunks)
 
     def to_state(self) -> dict[str, list[list[object]]]:
         """The whole history as plain data for msgpack (see :meth:`FrozenHistory.to_state`)."""
@@ -287,13 +287,14 @@ class FrozenHistory:
     Safe to encode from a worker thread: the chunks it holds are never changed again (writers copy them).
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_starts", "_chunks")
 
-    def __init__(self, items: list[tuple[int, _Chunk]]) -> None:
-        self._items = items
+    def __init__(self, starts: list[int], chunks: list[_Chunk]) -> None:
+        self._starts = starts
+        self._chunks = chunks
 
     def __len__(self) -> int:
-        return sum(len(chunk.ts) for _start, chunk in self._items)
+        return sum(len(chunk.ts) for chunk in self._chunks)
 
     def to_state(self) -> dict[str, list[list[object]]]:
         """``{"chunks": [[start_ms, written_s, ts bytes, task bytes, [[metric, variant, values bytes]...]]]}``.
@@ -312,6 +313,6 @@ class FrozenHistory:
                     memoryview(chunk.task),
                     [[metric, variant, _le(col)] for (metric, variant), col in chunk.cols.items()],
                 ]
-                for start, chunk in self._items
+                for start, chunk in zip(self._starts, self._chunks)
             ]
         }
