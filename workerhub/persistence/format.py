@@ -166,23 +166,16 @@ def encode_record(op: str, identity: Identity, payload: Any, ip: str, at: float)
     """The msgpack form of a journal record (not yet framed)."""
     if op == "status_report":
         r: StatusReport = payload
-        body: Any = [
-            r.worker,
-            r.timestamp,
-            r.task,
-            r.queue,
-            None if r.queues is None else list(r.queues),
-            [list(s) for s in r.samples],
-            None if r.tags is None else list(r.tags),
-        ]
+        # tuples pack as msgpack arrays: no conversion needed (this is on every report's path)
+        body: Any = (r.worker, r.timestamp, r.task, r.queue, r.queues, r.samples, r.tags)
     elif op == "register":
         q: RegisterRequest = payload
-        body = [q.worker, q.timeout, list(q.queues), None if q.tags is None else list(q.tags)]
+        body = (q.worker, q.timeout, q.queues, q.tags)
     elif op == "unregister":
         body = payload
     else:
         raise ValueError(f"unknown journal op {op!r}")
-    return pack([op, _identity(identity), body, ip, at])
+    return pack((op, _identity(identity), body, ip, at))
 
 
 def decode_record(raw: bytes) -> Record:
