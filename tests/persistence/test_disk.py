@@ -237,3 +237,36 @@ async def test_a_second_server_on_the_same_directory_is_refused(tmp_path: Path, 
     async with session(tmp_path):
         message = await start_fails(tmp_path)
         assert "another workerhub" in message
+
+
+@pytest.mark.parametrize("fsync", ["always", "never"])
+async def test_snapshots_cut_between_concurrent_mutations_lose_and_repeat_nothing(
+    tmp_path: Path, mock_clock: Any, fsync: str
+) -> None:
+    """Snapshots (and journal compaction) while reports are in flight: after a crash every report is
+    there exactly once, whether it landed in a snapshot or in the journal after its cut."""
+    workers, per_worker = 8, 40
+
+    async def body(hub: Any, store: Any) -> None:
+        async def send(w: int) -> None:
+            for i in range(per_worker):
+                await hub.status_report(report(f"w{w}", i))
+
+        async def snapshots() -> None:
+            for _ in range(6):
+                await store.snapshot(hub)
+                await trio.sleep(0)
+
+        async with trio.open_nursery() as nursery:
+            for w in range(workers):
+                nursery.start_soon(send, w)
+            nursery.start_soon(snapshots)
+        assert (tmp_path / "snapshot.msgpack").exists()
+
+    await crash(tmp_path, body, journal_fsync=fsync)
+    async with session(tmp_path) as (hub, _store):
+        stats = {w["worker"]: w["metrics"][0] for w in hub.get_stats(_all_stats())}
+        assert sorted(stats) == sorted(f"w{w}" for w in range(workers))
+        for metric in stats.values():
+            assert len(metric["dates"]) == per_worker
+            assert metric["stats"][0]["values"] == [float(i) for i in range(per_worker)], "each report once"
