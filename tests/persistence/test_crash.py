@@ -89,13 +89,14 @@ def test_sigkill_under_load_loses_no_acknowledged_report(tmp_path: Path, fsync: 
     print(f"\n{fsync}: {total} acknowledged reports, all present after SIGKILL + restart")
 
 
-def test_sigterm_stops_gracefully_with_a_final_snapshot(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_gracefully_with_a_final_snapshot(tmp_path: Path, signum: int) -> None:
     with serve(tmp_path) as (proc, url):
         for i in range(10):
             body = {"worker": "w1", "timestamp": (T0 + i) * 1000, "machine_stats": {"cpu_usage": [i + 1]}}
             assert httpx.post(f"{url}/workers.status_report", json=body).status_code == 200
         before = httpx.post(f"{url}/workers.get_all", json={"last_seen": 0}).json()["data"]
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         assert proc.wait(timeout=15) == 0
     assert (tmp_path / "snapshot.msgpack").exists()
     journal = sorted(tmp_path.glob("journal-*.wal"))
@@ -132,3 +133,35 @@ def test_snapshot_inspect_prints_a_summary(tmp_path: Path) -> None:
     assert "format version        1" in out
     assert "workers (registered)  3" in out and "series                6" in out and "samples               6" in out
     assert "2023-11-14T22:13:20+00:00 .. 2023-11-14T22:13:22+00:00" in out
+
+
+def test_a_second_signal_forces_the_exit_and_the_journal_still_has_everything(tmp_path: Path) -> None:
+    with serve(tmp_path) as (proc, url):
+        for i in range(5):
+            body = {"worker": "w1", "timestamp": (T0 + i) * 1000, "machine_stats": {"cpu_usage": [i + 1]}}
+            assert httpx.post(f"{url}/workers.status_report", json=body).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGINT)  # a different signal: two of the same may merge while pending
+        assert proc.wait(timeout=15) == 1
+        assert proc.stderr is not None and "again, exiting now" in proc.stderr.read()
+    assert not (tmp_path / "snapshot.msgpack").exists(), "no final snapshot when forced"
+    with serve(tmp_path) as (_proc, url):
+        assert len(reported(url, "w1")) == 5
+
+
+def test_plain_serve_keeps_state_in_the_documented_default_directory(tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path)}
+    cmd = [sys.executable, "-m", "workerhub", "serve", "--port", "0", "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split()[-1]
+        body = {"worker": "w1", "timestamp": T0 * 1000, "machine_stats": {"cpu_usage": [1]}}
+        assert httpx.post(f"{url}/workers.status_report", json=body).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    assert (tmp_path / "workerhub" / "snapshot.msgpack").exists()
