@@ -1,4 +1,4 @@
-"""``workerhub`` command line: ``workerhub serve [--host H] [--port P] ...``.
+"""``workerhub`` command line: ``workerhub serve [--host H] [--port P] ...``, ``workerhub snapshot inspect FILE``.
 
 Every setting of :class:`~workerhub.config.Settings` is a flag; only the flags actually given override the
 lower layers (defaults < ``--config`` TOML < ``WORKERHUB_*`` environment).
@@ -7,11 +7,14 @@ lower layers (defaults < ``--config`` TOML < ``WORKERHUB_*`` environment).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import signal
 import sys
+from datetime import UTC, datetime
 from functools import partial
-from typing import get_args
+from typing import Any, get_args
 
 import trio
 
@@ -38,25 +41,99 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the server (default 127.0.0.1:8008)")
     serve.add_argument("--config", help="TOML file with settings")
     _add_setting_flags(serve)
+    snapshot = sub.add_parser("snapshot", help="work with snapshot files")
+    snapshot_sub = snapshot.add_subparsers(dest="snapshot_command", required=True)
+    inspect = snapshot_sub.add_parser("inspect", help="print a summary of a snapshot file")
+    inspect.add_argument("file", help="a snapshot.msgpack")
+    inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
 
 
 async def _run(settings: Settings) -> None:
+    """Serve until SIGINT/SIGTERM: stop accepting, finish in-flight requests, final snapshot, return.
+
+    A second signal exits at once (status 1) without the final snapshot: the journal still has every
+    acknowledged mutation, so this is as safe as a crash.
+    """
     from .server import serve
 
-    async def until_signal() -> None:
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for signum in signals:
-                logging.getLogger("workerhub").info("got %s, stopping", signal.Signals(signum).name)
-                return
+    log = logging.getLogger("workerhub")
+    stop = trio.Event()
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
 
-    async with trio.open_nursery() as nursery:
-        _hub, urls = await nursery.start(partial(serve, settings, shutdown_trigger=until_signal))
-        print(f"workerhub listening on {' '.join(urls)}", flush=True)
+        async def watch() -> None:
+            async for signum in signals:
+                name = signal.Signals(signum).name
+                if not stop.is_set():
+                    log.info("got %s: stopping (finishing requests, final snapshot); again to force", name)
+                    stop.set()
+                else:
+                    print(f"workerhub: got {name} again, exiting now without a final snapshot", file=sys.stderr)
+                    sys.stderr.flush()
+                    os._exit(1)
+
+        async def run_server(task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+            await serve(settings, shutdown_trigger=stop.wait, task_status=task_status)
+            nursery.cancel_scope.cancel()  # the server stopped: stop watching signals
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch)
+            _hub, urls = await nursery.start(run_server)
+            print(f"workerhub listening on {' '.join(urls)}", flush=True)
+    log.info("stopped")
+
+
+def _leaf(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first ``kind`` inside ``exc``, looking through exception groups (trio nurseries wrap errors)."""
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _leaf(inner, kind)
+            if found is not None:
+                return found
+    return None
+
+
+def _inspect(path: str, as_json: bool) -> int:
+    from .persistence import PersistenceError
+    from .persistence.snapshot import inspect_snapshot
+
+    try:
+        summary = inspect_snapshot(path)
+    except (PersistenceError, OSError) as exc:
+        print(f"workerhub: {exc}", file=sys.stderr)
+        return 1
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return 0
+
+    def when(ms: int | None) -> str:
+        return "-" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+
+    created = datetime.fromtimestamp(summary["created_at"], UTC).isoformat(timespec="seconds")
+    rows = [
+        ("file", summary["file"]),
+        ("size", f"{summary['size_bytes'] / 1e6:.1f} MB"),
+        ("format version", summary["format"]),
+        ("written by", f"workerhub {summary['workerhub']}"),
+        ("created at", created),
+        ("workers (registered)", summary["workers"]),
+        ("histories", summary["histories"]),
+        ("series", summary["series"]),
+        ("reports", summary["reports"]),
+        ("samples", summary["samples"]),
+        ("time range", f"{when(summary['first_ms'])} .. {when(summary['last_ms'])}"),
+    ]
+    for key, value in rows:
+        print(f"{key:<22}{value}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "snapshot":
+        return _inspect(args.file, args.json)
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config") and v is not None}
     try:
         settings = Settings.load(toml_path=args.config, overrides=overrides)
@@ -66,9 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from .persistence import PersistenceError
+
     try:
         trio.run(_run, settings)
-    except OSError as exc:
-        print(f"workerhub: {exc}", file=sys.stderr)
+    except BaseException as exc:
+        failure = _leaf(exc, PersistenceError) or _leaf(exc, OSError)
+        if failure is None:
+            raise
+        print(f"workerhub: {failure}", file=sys.stderr)
         return 1
     return 0

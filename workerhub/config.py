@@ -63,10 +63,24 @@ class Settings:
     max_body_bytes: int = field(default=4 * 1024 * 1024, metadata=_doc("largest request body accepted"))
 
     # --- persistence ---
-    data_dir: str | None = field(default=None, metadata=_doc("where snapshots live; unset = memory only"))
-    snapshot_interval: float = field(default=300.0, metadata=_doc("seconds between periodic snapshots"))
+    persist: bool = field(
+        default=True,
+        metadata=_doc("keep state in data_dir across restarts (--no-persist: memory only; embedded use: off)"),
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata=_doc("snapshot + journal directory (default $XDG_DATA_HOME/workerhub or ~/.local/share/workerhub)"),
+    )
+    snapshot_interval: float = field(
+        default=300.0, metadata=_doc("seconds between periodic snapshots (the journal is compacted after each)")
+    )
     journal_fsync: JournalFsync = field(
-        default="interval", metadata=_doc("journal durability: always | interval | never")
+        default="interval",
+        metadata=_doc(
+            "journal durability: always (fsync before each ack: an OS crash loses nothing acked) | interval "
+            "(fsync every 1 s: an OS crash loses up to ~1 s) | never (the OS flushes, ~30 s); "
+            "a crash of the process alone loses nothing acked in any mode"
+        ),
     )
 
     # --- auth (credentials mode when non-empty) ---

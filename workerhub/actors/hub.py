@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import trio
@@ -31,7 +31,9 @@ from ..errors import (
     WorkerStatsNotFound,
 )
 from ..messages import DEFAULT_IDENTITY, ActivityQuery, Identity, RegisterRequest, StatsQuery, StatusReport
-from ..persistence import MemoryStore, Store
+from ..persistence.gate import WriteGate
+from ..persistence.memory import MemoryStore
+from ..persistence.store import HubState, Store
 from ..stats import WorkerHistory, activity_report, metric_keys, stats_report
 from .worker import ActorGone, WorkerActor, WorkerState
 
@@ -67,6 +69,7 @@ class Hub:
         self.store = store
         self._nursery = nursery
         self._companies: dict[str, _Company] = {}
+        self.writes = WriteGate()  # every mutation passes it; a snapshot closes it for a consistent cut
 
     # --- registry ----------------------------------------------------------------------------------------
 
@@ -116,35 +119,38 @@ class Hub:
         """workers.register: create or completely replace the worker's registration (spec §1)."""
         if req.timeout is None or req.timeout <= 0:
             raise WorkerRegistrationFailed("invalid timeout", timeout=req.timeout, worker=req.worker)
-        await self.store.append("register", identity, req, ip, self.clock.wall())
-        while True:
-            actor = self._live(identity, req.worker)
-            if actor is None:
-                now = self.clock.wall()
-                actor = self._spawn(identity, req.worker, req.timeout, ip, now)
-                actor.apply_register(req, ip, now)
-                return
-            try:
-                await actor.call(lambda: actor.apply_register(req, ip, self.clock.wall()))
-                return
-            except ActorGone:
-                continue
+        async with self.writes:
+            # One wall time for the journal and the apply, so a replay reproduces the same times.
+            at = self.clock.wall()
+            await self.store.append("register", identity, req, ip, at)
+            while True:
+                actor = self._live(identity, req.worker)
+                if actor is None:
+                    actor = self._spawn(identity, req.worker, req.timeout, ip, at)
+                    actor.apply_register(req, ip, at)
+                    return
+                try:
+                    await actor.call(lambda: actor.apply_register(req, ip, at))
+                    return
+                except ActorGone:
+                    continue
 
     async def unregister(
         self, worker: str, *, identity: Identity = DEFAULT_IDENTITY, ip: str = UNTRACKABLE
     ) -> None:
         """workers.unregister: the worker leaves get_all now; its stats stay (spec §2)."""
-        actor = self._live(identity, worker)
-        if actor is None:
-            if self.settings.auto_unregister:
-                return
-            raise WorkerNotRegistered(worker=worker)
-        await self.store.append("unregister", identity, worker, ip, self.clock.wall())
-        try:
-            await actor.call(actor.apply_unregister)
-        except ActorGone:
-            if not self.settings.auto_unregister:
-                raise WorkerNotRegistered(worker=worker) from None
+        async with self.writes:
+            actor = self._live(identity, worker)
+            if actor is None:
+                if self.settings.auto_unregister:
+                    return
+                raise WorkerNotRegistered(worker=worker)
+            await self.store.append("unregister", identity, worker, ip, self.clock.wall())
+            try:
+                await actor.call(actor.apply_unregister)
+            except ActorGone:
+                if not self.settings.auto_unregister:
+                    raise WorkerNotRegistered(worker=worker) from None
 
     async def status_report(
         self, report: StatusReport, *, identity: Identity = DEFAULT_IDENTITY, ip: str = UNTRACKABLE
@@ -152,20 +158,20 @@ class Hub:
         """workers.status_report: record stats, update the registration, renew the timeout (spec §4)."""
         if not self.settings.auto_register and self._live(identity, report.worker) is None:
             raise InvalidWorkerId(worker=report.worker)
-        await self.store.append("status_report", identity, report, ip, self.clock.wall())
-        while True:
-            actor = self._live(identity, report.worker)
-            if actor is None:
-                if not self.settings.auto_register:
-                    raise InvalidWorkerId(worker=report.worker)
-                actor = self._spawn(
-                    identity, report.worker, self.settings.default_timeout, ip, self.clock.wall()
-                )
-            try:
-                await actor.call(lambda: actor.apply_report(report, ip, self.clock.wall()))
-                return
-            except ActorGone:
-                continue
+        async with self.writes:
+            at = self.clock.wall()
+            await self.store.append("status_report", identity, report, ip, at)
+            while True:
+                actor = self._live(identity, report.worker)
+                if actor is None:
+                    if not self.settings.auto_register:
+                        raise InvalidWorkerId(worker=report.worker)
+                    actor = self._spawn(identity, report.worker, self.settings.default_timeout, ip, at)
+                try:
+                    await actor.call(lambda: actor.apply_report(report, ip, at))
+                    return
+                except ActorGone:
+                    continue
 
     # --- queries: synchronous reads of actor-owned state ---------------------------------------------------
 
@@ -228,6 +234,79 @@ class Hub:
         _check_range(query.from_date, query.to_date)
         histories = self._histories(identity, ()).values()
         return activity_report(histories, query, fixed=self.settings.fix_quirks)
+
+    # --- persistence: consistent export, restore, journal replay (synchronous: no mailbox, no await) -------
+
+    def export_state(self) -> HubState:
+        """A consistent copy of the registrations and every history, taken now without awaiting.
+
+        Cheap (O(workers + chunks)): histories are frozen copy-on-write views, so the caller may encode the
+        result in a thread while requests go on. Call it with :attr:`writes` closed so no journaled mutation
+        is half-applied.
+        """
+        now, mono = self.clock.wall(), self.clock.monotonic()
+        workers = [
+            (replace(actor.state, queues=list(actor.state.queues)), now + (actor.deadline - mono))
+            for company in self._companies.values()
+            for actor in company.actors.values()
+            if actor.alive(mono)
+        ]
+        histories = [
+            (company_id, worker_id, history.freeze())
+            for company_id, company in self._companies.items()
+            for worker_id, history in company.histories.items()
+        ]
+        return HubState(now, workers, histories)
+
+    def restore(self, state: HubState) -> int:
+        """Load ``state`` (histories as ``WorkerHistory``) into this empty hub; returns how many workers
+        were dropped because their registration expired while the server was down."""
+        for company_id, worker_id, history in state.histories:
+            self._companies.setdefault(company_id, _Company()).histories[worker_id] = history
+        now = self.clock.wall()
+        expired = 0
+        for worker_state, expires_at in state.workers:
+            if expires_at <= now:
+                expired += 1
+                continue
+            company = self._company(worker_state.identity)
+            actor = WorkerActor(worker_state, company.history(worker_state.id), self.clock, self._forget)
+            actor.deadline = self._monotonic_at(expires_at)
+            company.actors[actor.key] = actor
+            self._nursery.start_soon(actor.run)
+        return expired
+
+    def replay(self, op: str, identity: Identity, payload: Any, ip: str, at: float) -> None:
+        """Apply one journal record as the live path applied it at wall time ``at`` (s): liveness and
+        timeouts are judged at ``at``, so a worker that expired before a later report is re-registered."""
+        mono = self._monotonic_at(at)
+        worker = payload if op == "unregister" else payload.worker
+        company = self._companies.get(identity.company)
+        actor = company.actors.get((identity.user, worker)) if company else None
+        if actor is not None and not actor.alive(mono):
+            actor.retire()
+            actor = None
+        if op == "unregister":
+            if actor is not None:
+                actor.apply_unregister()
+            return
+        if actor is None:
+            if op == "status_report" and not self.settings.auto_register:
+                return
+            timeout = payload.timeout if op == "register" else self.settings.default_timeout
+            try:
+                actor = self._spawn(identity, worker, timeout, ip, at)
+            except WorkerRegistrationFailed:
+                return  # refused live too, after it was journaled
+        if op == "register":
+            actor.apply_register(payload, ip, at)
+        else:
+            actor.apply_report(payload, ip, at)
+        actor.deadline = mono + actor.state.register_timeout
+
+    def _monotonic_at(self, wall: float) -> float:
+        """trio's clock reading that corresponds to wall time ``wall`` (may be in the past)."""
+        return self.clock.monotonic() + (wall - self.clock.wall())
 
     # --- maintenance ---------------------------------------------------------------------------------------
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from ..messages import Identity
+
+if TYPE_CHECKING:
+    from ..actors.hub import Hub
 
 __all__ = ["MemoryStore"]
 
@@ -14,6 +19,10 @@ class MemoryStore:
 
     async def append(self, op: str, identity: Identity, payload: Any, ip: str, at: float) -> None:
         return None
+
+    @asynccontextmanager
+    async def serving(self, hub: Hub) -> AsyncIterator[None]:
+        yield
 
     async def aclose(self) -> None:
         return None

@@ -15,6 +15,7 @@ per-month Elasticsearch indices are: a client's bogus timestamps can never evict
 from __future__ import annotations
 
 import math
+import sys
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,7 +25,7 @@ from sortedcontainers import SortedDict
 
 from ..messages import Sample
 
-__all__ = ["CHUNK_MS", "SeriesKey", "WorkerHistory"]
+__all__ = ["CHUNK_MS", "FrozenHistory", "SeriesKey", "WorkerHistory"]
 
 CHUNK_MS = 3_600_000
 """Report-time span of one chunk: an hour (~360 rows at the agents' 10 s cadence)."""
@@ -36,13 +37,24 @@ _NAN = math.nan
 
 
 class _Chunk:
-    __slots__ = ("ts", "task", "cols", "written")
+    __slots__ = ("ts", "task", "cols", "written", "frozen")
 
     def __init__(self) -> None:
         self.ts = array("q")
         self.task = bytearray()
         self.cols: dict[SeriesKey, array[float]] = {}
         self.written = -math.inf
+        # Set while a FrozenHistory may be reading this chunk (from another thread): writers copy it first.
+        self.frozen = False
+
+    def thawed(self) -> _Chunk:
+        """A private, writable copy (copy-on-write after :meth:`WorkerHistory.freeze`)."""
+        out = _Chunk()
+        out.ts = array("q", self.ts)
+        out.task = bytearray(self.task)
+        out.cols = {key: array("d", col) for key, col in self.cols.items()}
+        out.written = self.written
+        return out
 
 
 class WorkerHistory:
@@ -83,6 +95,8 @@ class WorkerHistory:
         chunk = self._chunks.get(start)
         if chunk is None:
             chunk = self._chunks[start] = _Chunk()
+        elif chunk.frozen:
+            chunk = self._chunks[start] = chunk.thawed()
         ts = chunk.ts
         n = len(ts)
         pos = n if n == 0 or ts_ms >= ts[-1] else bisect_right(ts, ts_ms)
@@ -102,12 +116,68 @@ class WorkerHistory:
             col[pos] = value
             chunk.cols[key] = col
         counts = self._counts
-        for metric, variant, _ in samples:
-            key = (metric, variant)
+        for key in dict.fromkeys((metric, variant) for metric, variant, _ in samples):
+            # once per series even if a report repeats one (the last value is kept, as in the columns)
             counts[key] = counts.get(key, 0) + 1
         self._rows += 1
         if written_at > chunk.written:
             chunk.written = written_at
+
+    # --- persistence: a compact plain-data form (arrays as little-endian bytes) ---------------------------
+
+    def freeze(self) -> FrozenHistory:
+        """A consistent read-only view of the history as it is now, in O(chunks) without copying rows.
+
+        Later writes copy a chunk before changing it (copy-on-write), so the view may be encoded from another
+        thread (:meth:`FrozenHistory.to_state`) while the event loop keeps writing.
+        """
+        starts, chunks = list(self._chunks.keys()), list(self._chunks.values())
+        for chunk in chunks:
+            chunk.frozen = True
+        return FrozenHistory(starts, chunks)
+
+    def to_state(self) -> dict[str, list[list[object]]]:
+        """The whole history as plain data for msgpack (see :meth:`FrozenHistory.to_state`)."""
+        return self.freeze().to_state()
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, object]) -> WorkerHistory:
+        """Rebuild a history from :meth:`to_state` output; raises ValueError naming what is malformed."""
+        h = cls()
+        chunks = state.get("chunks")
+        if not isinstance(chunks, list):
+            raise ValueError("history has no chunk list")
+        for item in chunks:
+            start, written, ts_raw, task_raw, cols_raw = item
+            if not isinstance(start, int) or start % CHUNK_MS or not isinstance(written, (int, float)):
+                raise ValueError(f"bad chunk header {start!r}")
+            chunk = _Chunk()
+            chunk.ts.frombytes(ts_raw)
+            chunk.task = bytearray(task_raw)
+            n = len(chunk.ts)
+            if n == 0 or len(chunk.task) != n:
+                raise ValueError(f"chunk {start}: {n} rows but {len(chunk.task)} task flags")
+            if _SWAP:
+                chunk.ts.byteswap()
+            ts = np.frombuffer(chunk.ts, dtype=np.int64)
+            if ts[0] < start or ts[-1] >= start + CHUNK_MS or (n > 1 and bool((ts[1:] < ts[:-1]).any())):
+                raise ValueError(f"chunk {start}: rows out of order or outside the chunk")
+            del ts
+            for metric, variant, raw in cols_raw:
+                col = array("d")
+                col.frombytes(raw)
+                if len(col) != n:
+                    raise ValueError(f"chunk {start}: column {metric}/{variant} has {len(col)} of {n} rows")
+                if _SWAP:
+                    col.byteswap()
+                key = (str(metric), str(variant))
+                chunk.cols[key] = col
+                present = int(np.count_nonzero(~np.isnan(np.frombuffer(col))))
+                h._counts[key] = h._counts.get(key, 0) + present
+            chunk.written = float(written)
+            h._chunks[start] = chunk
+            h._rows += n
+        return h
 
     def drop_written_before(self, cutoff: float) -> int:
         """Retention: drop every chunk last written before ``cutoff`` (server seconds); returns rows dropped."""
@@ -197,3 +267,52 @@ class WorkerHistory:
             rows += n
         assert rows == self._rows
         assert counts == self._counts, (counts, self._counts)
+
+
+_SWAP = sys.byteorder != "little"
+"""The persisted form is little-endian; a big-endian machine swaps on the way in and out."""
+
+
+def _le(a: array) -> memoryview:  # type: ignore[type-arg]
+    # A view, not a copy: frozen arrays are never changed again, and msgpack packs a view as bin directly.
+    if _SWAP:
+        a = array(a.typecode, a)
+        a.byteswap()
+    return memoryview(a).cast("B")
+
+
+class FrozenHistory:
+    """A read-only view of a :class:`WorkerHistory` at one instant (from :meth:`WorkerHistory.freeze`).
+
+    Safe to encode from a worker thread: the chunks it holds are never changed again (writers copy them).
+    """
+
+    __slots__ = ("_starts", "_chunks")
+
+    def __init__(self, starts: list[int], chunks: list[_Chunk]) -> None:
+        self._starts = starts
+        self._chunks = chunks
+
+    def __len__(self) -> int:
+        return sum(len(chunk.ts) for chunk in self._chunks)
+
+    def to_state(self) -> dict[str, list[list[object]]]:
+        """``{"chunks": [[start_ms, written_s, ts bytes, task bytes, [[metric, variant, values bytes]...]]]}``.
+
+        ``ts`` is int64 ms and values float64 (NaN = series absent from that report), both little-endian;
+        task flags are one byte per row. About 8 bytes per stored value, like the in-memory layout. The
+        byte fields are zero-copy views of the frozen arrays: pack them (msgpack writes them as bin) or
+        copy them before the history goes away.
+        """
+        return {
+            "chunks": [
+                [
+                    start,
+                    chunk.written,
+                    _le(chunk.ts),
+                    memoryview(chunk.task),
+                    [[metric, variant, _le(col)] for (metric, variant), col in chunk.cols.items()],
+                ]
+                for start, chunk in zip(self._starts, self._chunks)
+            ]
+        }

@@ -45,9 +45,11 @@ def running_server(**settings: Any) -> Iterator[ServerHandle]:
     """Start a workerhub on 127.0.0.1 and a free port for the duration of the block.
 
     ``settings`` are :class:`~workerhub.config.Settings` fields (``port`` defaults to 0 = free). The
-    server runs in testing mode: its clock can be advanced.
+    server runs in testing mode: its clock can be advanced. State is kept in memory only, unless
+    ``data_dir`` is given.
     """
-    config = Settings.from_mapping({"port": 0, "testing": True, **settings})
+    defaults = {"port": 0, "testing": True, "persist": "data_dir" in settings}
+    config = Settings.from_mapping({**defaults, **settings})
     started = threading.Event()
     box: dict[str, Any] = {}
 

@@ -1,0 +1,206 @@
+"""The on-disk encoding shared by snapshots and the journal: CRC-checked msgpack frames, versioned.
+
+A file is a magic line followed by *frames*. A frame is ``<u32 length><u32 crc32>`` (little-endian) and then
+``length`` bytes of msgpack; the first frame is a header map with ``format`` (:data:`FORMAT_VERSION`).
+Framing lets a reader tell the three ways a file can end:
+
+* clean — the last frame is whole;
+* torn — the last frame is incomplete (a crash mid-write): everything before it is intact;
+* corrupt — a frame fails its CRC but more data follows: the file was damaged after it was written.
+
+Values are plain msgpack: strings, numbers, lists, maps, and ``bin`` for the stats columns (little-endian
+int64 / float64 arrays, see :meth:`~workerhub.stats.WorkerHistory.to_state`). Everything here is pure and
+runs in worker threads.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import msgpack
+
+from ..messages import Identity, RegisterRequest, StatusReport
+
+__all__ = [
+    "FORMAT_VERSION",
+    "JOURNAL_MAGIC",
+    "SNAPSHOT_MAGIC",
+    "CorruptFrame",
+    "PersistenceError",
+    "Record",
+    "TornTail",
+    "check_format",
+    "decode_record",
+    "encode_record",
+    "frame",
+    "frame_head",
+    "pack",
+    "read_frames",
+    "unpack",
+]
+
+FORMAT_VERSION = 1
+"""Bumped whenever the meaning of a frame changes; a reader refuses files with a higher version."""
+
+SNAPSHOT_MAGIC = b"workerhub snapshot\n"
+JOURNAL_MAGIC = b"workerhub journal\n"
+
+_HEAD = struct.Struct("<II")
+MAX_FRAME = 1 << 31
+"""Frames larger than this are treated as damage (a history of 24 h at 10 s is ~2 MB)."""
+
+
+class PersistenceError(Exception):
+    """A data file cannot be used as it is. The message is one line naming the file and what to do.
+
+    Raised at start; the server refuses to run rather than overwrite or ignore data it cannot read.
+    """
+
+
+class TornTail(Exception):
+    """The file ends inside a frame at ``offset``: a write was cut short; the frames before it are intact."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(f"torn frame at byte {offset}")
+        self.offset = offset
+
+
+class CorruptFrame(Exception):
+    """A frame at ``offset`` fails its check and data follows it: the file was damaged."""
+
+    def __init__(self, offset: int, reason: str) -> None:
+        super().__init__(f"corrupt frame at byte {offset}: {reason}")
+        self.offset = offset
+
+
+def pack(obj: Any) -> bytes:
+    return msgpack.packb(obj, use_bin_type=True)
+
+
+def unpack(raw: bytes) -> Any:
+    return msgpack.unpackb(raw, raw=False, strict_map_key=False)
+
+
+def frame(payload: bytes) -> bytes:
+    """``payload`` with its length and CRC32 in front."""
+    return _HEAD.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def frame_head(payload: bytes) -> bytes:
+    """Just the 8 bytes :func:`frame` puts in front of ``payload`` (write both, and save a copy of a big one)."""
+    return _HEAD.pack(len(payload), zlib.crc32(payload))
+
+
+def read_frames(f: BinaryIO, size: int) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(offset, payload)`` for each frame from the current position of ``f`` (``size`` = file size).
+
+    Raises :class:`TornTail` when the last frame is incomplete, :class:`CorruptFrame` when a bad frame is
+    followed by more data. A tail of zero bytes (what a file system may leave after a crash) counts as torn.
+    """
+    offset = f.tell()
+    while offset < size:
+        head = f.read(_HEAD.size)
+        if len(head) < _HEAD.size:
+            raise TornTail(offset)
+        length, crc = _HEAD.unpack(head)
+        end = offset + _HEAD.size + length
+        if end > size:
+            raise TornTail(offset)
+        payload = f.read(length)
+        if length == 0 or length > MAX_FRAME or zlib.crc32(payload) != crc:
+            if end == size or _rest_is_zero(f, offset, size):
+                raise TornTail(offset)
+            raise CorruptFrame(offset, "checksum mismatch")
+        yield offset, payload
+        offset = end
+
+
+def _rest_is_zero(f: BinaryIO, offset: int, size: int) -> bool:
+    f.seek(offset)
+    while chunk := f.read(1 << 20):
+        if chunk.count(0) != len(chunk):
+            return False
+    return True
+
+
+def check_format(header: Any, path: str, kind: str) -> dict[str, Any]:
+    """Validate a file's header frame; a newer format stops the start with a one-line reason."""
+    if not isinstance(header, dict) or not isinstance(header.get("format"), int):
+        raise PersistenceError(f"{path}: not a workerhub {kind} (no header); move it out of the data directory")
+    version = header["format"]
+    if version > FORMAT_VERSION:
+        raise PersistenceError(
+            f"{path}: {kind} format {version} was written by a newer workerhub ({header.get('workerhub', '?')}); "
+            f"this one reads format <= {FORMAT_VERSION}: upgrade workerhub, or move the data directory away"
+        )
+    return header
+
+
+# --- journal records ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One accepted mutation as the hub saw it: ``op`` made by ``identity`` from ``ip`` at wall time ``at`` (s)."""
+
+    op: str
+    identity: Identity
+    payload: Any
+    ip: str
+    at: float
+
+
+def _identity(ident: Identity) -> list[str]:
+    return [ident.company, ident.user, ident.company_name, ident.user_name]
+
+
+def _tuple(v: Any) -> tuple[str, ...] | None:
+    return None if v is None else tuple(v)
+
+
+def encode_record(op: str, identity: Identity, payload: Any, ip: str, at: float) -> bytes:
+    """The msgpack form of a journal record (not yet framed)."""
+    if op == "status_report":
+        r: StatusReport = payload
+        # tuples pack as msgpack arrays: no conversion needed (this is on every report's path)
+        body: Any = (r.worker, r.timestamp, r.task, r.queue, r.queues, r.samples, r.tags)
+    elif op == "register":
+        q: RegisterRequest = payload
+        body = (q.worker, q.timeout, q.queues, q.tags)
+    elif op == "unregister":
+        body = payload
+    else:
+        raise ValueError(f"unknown journal op {op!r}")
+    return pack((op, _identity(identity), body, ip, at))
+
+
+def decode_record(raw: bytes) -> Record:
+    """The inverse of :func:`encode_record`; raises ValueError (or TypeError) on a malformed record."""
+    op, ident, body, ip, at = unpack(raw)
+    identity = Identity(*ident)
+    payload: Any
+    if op == "status_report":
+        worker, ts, task, queue, queues, samples, tags = body
+        payload = StatusReport(
+            worker=worker,
+            timestamp=ts,
+            task=task,
+            queue=queue,
+            queues=_tuple(queues),
+            samples=tuple((m, v, float(x)) for m, v, x in samples),
+            tags=_tuple(tags),
+        )
+    elif op == "register":
+        worker, timeout, queues, tags = body
+        payload = RegisterRequest(worker=worker, timeout=timeout, queues=tuple(queues), tags=_tuple(tags))
+    elif op == "unregister":
+        if not isinstance(body, str):
+            raise ValueError("unregister record without a worker id")
+        payload = body
+    else:
+        raise ValueError(f"unknown journal op {op!r}")
+    return Record(op, identity, payload, str(ip), float(at))
