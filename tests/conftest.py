@@ -51,6 +51,16 @@ class JsonApi:
         return reply.data
 
 
+def client_for(handle: ServerHandle) -> httpx.Client:
+    """An HTTP client for ``handle`` that opens a connection per request.
+
+    Why no keep-alive: a connection left idle across an ``advance_clock`` jump of a minute or more
+    sometimes never gets its next request answered (hypercorn's and quart's timers all fire at once on
+    the MockClock), so a test would hang until its read timeout.
+    """
+    return httpx.Client(base_url=handle.url, timeout=10, limits=httpx.Limits(max_keepalive_connections=0))
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[ServerHandle]:
     with running_server() as handle:
@@ -66,7 +76,7 @@ def hub_server(server: ServerHandle) -> ServerHandle:
 
 @pytest.fixture
 def http(hub_server: ServerHandle) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=hub_server.url, timeout=10) as client:
+    with client_for(hub_server) as client:
         yield client
 
 
