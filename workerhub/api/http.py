@@ -48,7 +48,8 @@ def create_app(hub: Hub) -> QuartTrio:
                 raw = await request.get_data(cache=False)
             except RequestEntityTooLarge:
                 raise PayloadTooLarge(f"the limit is {limit} bytes") from None
-            body = codec.decode_body(raw, headers.get("Content-Type"), limit)
+            # A falsy body (null, [], 0, "") counts as no body, as upstream's `json_body or form or {}`.
+            body = codec.decode_body(raw, headers.get("Content-Type"), limit) or {}
             if request.args:
                 body = _merge_query(body, request.args)
             ctx = CallContext(ip=_client_ip())
