@@ -18,12 +18,14 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import FieldsValueError
 from ..messages import ActivityQuery, StatsQuery
 from .flatten import category_of
 from .history import WorkerHistory
 
 __all__ = [
     "Buckets",
+    "MAX_BUCKETS",
     "activity_report",
     "bucketize",
     "merge_buckets",
@@ -48,9 +50,19 @@ class Buckets:
         return int(self.counts.sum())
 
 
+MAX_BUCKETS = 100_000
+"""Most buckets one activity series may span (Elasticsearch 7 refuses more than 65,535 by default):
+a series is zero-filled, so without a cap a tiny interval over years of data would allocate gigabytes."""
+
+_INT64_MAX = 2**63 - 1
+
+
 def query_range(from_date: float, to_date: float) -> tuple[int, int]:
-    """The inclusive ms range a ``[from_date, to_date]`` query in seconds selects (quirk Q6)."""
-    return int(from_date) * 1000, int(to_date) * 1000 + 999
+    """The inclusive ms range a ``[from_date, to_date]`` query in seconds selects (quirk Q6).
+
+    Both ends are clamped to int64, the type of stored timestamps.
+    """
+    return min(int(from_date) * 1000, _INT64_MAX), min(int(to_date) * 1000 + 999, _INT64_MAX)
 
 
 def bucketize(ts: np.ndarray, values: np.ndarray, step_ms: int) -> Buckets:
@@ -202,6 +214,9 @@ def _series(
         first, last = span
     if last < first:
         return {"dates": [], "counts": []}
+    n = (last - first) // step + 1
+    if n > MAX_BUCKETS:
+        raise FieldsValueError(f"interval too small: the report would span {n} buckets, at most {MAX_BUCKETS}")
     dates = np.arange(first, last + step, step, dtype=np.int64)
     filled = np.zeros(len(dates), np.int64)
     inside = (keys >= first) & (keys <= last)
