@@ -267,3 +267,13 @@ def test_validation_errors_are_400_12_naming_the_field(api: JsonApi, change: dic
     assert reply.code == (400, 12), reply.meta
     assert field in reply.meta["result_msg"]
     assert reply.data == {}
+
+
+def test_no_truncation_to_ten_metrics(api: JsonApi) -> None:  # quirk Q8, deliberate deviation
+    lists = ["cpu_usage", "cpu_temperature", "gpu_usage", "gpu_temperature", "gpu_memory_free", "gpu_memory_used"]
+    scalars = ["memory_used", "memory_free", "network_tx", "network_rx", "disk_free_home", "disk_free_temp"]
+    scalars += ["disk_read", "disk_write"]
+    stats = {**{k: [1.0] for k in lists}, **{k: 2.0 for k in scalars}}
+    report(api, "w1", ms(0), stats)
+    [w] = get_stats(api, [{"key": k} for k in stats])
+    assert sorted(m["metric"] for m in w["metrics"]) == sorted(stats)

@@ -55,6 +55,7 @@ def test_error_envelope(http: httpx.Client) -> None:
     assert (meta["result_code"], meta["result_subcode"]) == (400, 1004)
     assert meta["result_msg"] == "worker is not registered: worker=w1"
     assert meta["endpoint"]["name"] == "workers.unregister"
+    assert meta["error_data"] == {}  # what upstream sends for errors raised by endpoint code (wire §2)
     assert reply["data"] == {}
 
 
