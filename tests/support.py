@@ -16,10 +16,12 @@ BASE_S = 1_699_999_200
 
 def ms(offset_s: float = 0) -> int:
     """Epoch ms of ``BASE_S + offset_s``."""
-    return int(round((BASE_S + offset_s) * 1000))
+    return round((BASE_S + offset_s) * 1000)
 
 
-def report(api: JsonApi, worker: str, ts_ms: int, machine_stats: dict[str, Any] | None = None, **fields: Any) -> None:
+def report(
+    api: JsonApi, worker: str, ts_ms: int, machine_stats: dict[str, Any] | None = None, **fields: Any
+) -> None:
     """One successful status_report."""
     body: dict[str, Any] = {"worker": worker, "timestamp": ts_ms, **fields}
     if machine_stats is not None:
@@ -39,7 +41,13 @@ def get_stats(
     """get_stats over ``[BASE_S + start, BASE_S + end]``; ``items`` may be a single key (avg)."""
     if isinstance(items, str):
         items = [{"key": items}]
-    body = {"from_date": BASE_S + start, "to_date": BASE_S + end, "interval": interval, "items": items, **fields}
+    body = {
+        "from_date": BASE_S + start,
+        "to_date": BASE_S + end,
+        "interval": interval,
+        "items": items,
+        **fields,
+    }
     return api.ok("workers.get_stats", body)["workers"]
 
 

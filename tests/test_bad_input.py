@@ -27,7 +27,11 @@ def _snapshot(api: JsonApi) -> dict[str, Any]:
     listed = api.ok("workers.get_all", {"last_seen": 0})["workers"]
     for w in listed:
         w.get("task", {}).pop("running_time", None)  # grows with the real clock between snapshots
-    items = [{"key": k, "aggregation": a} for k in ("cpu_usage", "memory_used", "gpu_usage") for a in ("min", "max", "avg")]
+    items = [
+        {"key": k, "aggregation": a}
+        for k in ("cpu_usage", "memory_used", "gpu_usage")
+        for a in ("min", "max", "avg")
+    ]
     span = {"from_date": 0, "to_date": BASE_S + 10 * 86400, "interval": 60}
     return {
         "all": listed,
@@ -69,8 +73,18 @@ CASES: list[tuple[str, Any, tuple[int, int], str]] = [
     ("workers.status_report", {"worker": "w1", "timestamp": ms(), "task": 5}, V400_12, "task"),
     ("workers.status_report", {"worker": "w1", "timestamp": ms(), "queue": ["q1"]}, V400_12, "queue"),
     ("workers.status_report", {"worker": "w1", "timestamp": ms(), "queues": "q1"}, V400_12, "queues"),
-    ("workers.status_report", {"worker": "w1", "timestamp": ms(), "machine_stats": "x"}, V400_12, "machine_stats"),
-    ("workers.status_report", {"worker": "w1", "timestamp": ms(), "machine_stats": [1]}, V400_12, "machine_stats"),
+    (
+        "workers.status_report",
+        {"worker": "w1", "timestamp": ms(), "machine_stats": "x"},
+        V400_12,
+        "machine_stats",
+    ),
+    (
+        "workers.status_report",
+        {"worker": "w1", "timestamp": ms(), "machine_stats": [1]},
+        V400_12,
+        "machine_stats",
+    ),
     (
         "workers.status_report",
         {"worker": "w1", "timestamp": ms(5), "machine_stats": {"memory_used": 5, "cpu_usage": "90"}},
@@ -124,8 +138,18 @@ CASES: list[tuple[str, Any, tuple[int, int], str]] = [
     # get_stats (the full validation table is in test_get_stats.py)
     ("workers.get_stats", {}, V400_12, "from_date"),
     ("workers.get_stats", {"from_date": 0, "to_date": 10, "interval": 1}, V400_12, "items"),
-    ("workers.get_stats", {"from_date": 0, "to_date": 10, "interval": 1e300, "items": [{"key": "a"}]}, V400_12, "interval"),
-    ("workers.get_stats", {"from_date": 10, "to_date": 10, "interval": 1, "items": [{"key": "a"}]}, (400, 16), "from_date"),
+    (
+        "workers.get_stats",
+        {"from_date": 0, "to_date": 10, "interval": 1e300, "items": [{"key": "a"}]},
+        V400_12,
+        "interval",
+    ),
+    (
+        "workers.get_stats",
+        {"from_date": 10, "to_date": 10, "interval": 1, "items": [{"key": "a"}]},
+        (400, 16),
+        "from_date",
+    ),
     # get_activity_report
     ("workers.get_activity_report", {"from_date": 0, "to_date": 10}, V400_12, "interval"),
     ("workers.get_activity_report", {"from_date": 10, "to_date": 1, "interval": 1}, (400, 16), "to_date"),
@@ -138,7 +162,9 @@ CASES: list[tuple[str, Any, tuple[int, int], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("name", "body", "code", "named"), CASES, ids=[f"{c[0][8:]}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("name", "body", "code", "named"), CASES, ids=[f"{c[0][8:]}-{i}" for i, c in enumerate(CASES)]
+)
 def test_malformed_request_gets_its_code_and_changes_nothing(
     api: JsonApi, name: str, body: Any, code: tuple[int, int], named: str
 ) -> None:

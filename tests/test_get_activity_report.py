@@ -180,4 +180,7 @@ def test_fixed_mode_with_no_data_gives_zeros(fixed_api: JsonApi) -> None:
 def test_fixed_mode_records_zero_values(fixed_api: JsonApi) -> None:  # quirk Q2 fixed
     report(fixed_api, "w1", ms(0), {"network_rx": 0, "memory_used": 0.0})
     [w] = get_stats(fixed_api, [{"key": "network_rx"}, {"key": "memory_used"}])
-    assert {m["metric"]: m["stats"][0]["values"] for m in w["metrics"]} == {"network_rx": [0.0], "memory_used": [0.0]}
+    assert {m["metric"]: m["stats"][0]["values"] for m in w["metrics"]} == {
+        "network_rx": [0.0],
+        "memory_used": [0.0],
+    }

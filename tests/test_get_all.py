@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -28,7 +28,9 @@ def test_default_last_seen_is_an_hour(api: JsonApi, hub_server: ServerHandle) ->
 
 
 @pytest.mark.parametrize("off", [0, None])
-def test_last_seen_zero_or_null_turns_the_filter_off(api: JsonApi, hub_server: ServerHandle, off: object) -> None:
+def test_last_seen_zero_or_null_turns_the_filter_off(
+    api: JsonApi, hub_server: ServerHandle, off: object
+) -> None:
     api.ok("workers.register", {"worker": "w1", "timeout": 100_000})
     hub_server.advance_clock(50_000)
     assert worker_ids(api, last_seen=off) == ["w1"]
@@ -111,7 +113,7 @@ def test_null_fields_are_omitted(api: JsonApi) -> None:
 
 
 def test_times_are_naive_utc_iso_strings(api: JsonApi) -> None:  # quirk Q24
-    before = datetime.now(timezone.utc).replace(tzinfo=None)
+    before = datetime.now(UTC).replace(tzinfo=None)
     report(api, "w1", ms())
     w = workers(api)["w1"]
     for field in ("register_time", "last_activity_time", "last_report_time"):

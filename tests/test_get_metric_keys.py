@@ -17,7 +17,9 @@ def test_no_stats_at_all_is_1005(api: JsonApi) -> None:
     api.ok("workers.register", {"worker": "w1"})
     reply = api.call("workers.get_metric_keys", {})
     assert reply.code == (400, 1005)
-    assert reply.meta["result_msg"].startswith("worker stats not found (No statistic metrics found for the company")
+    assert reply.meta["result_msg"].startswith(
+        "worker stats not found (No statistic metrics found for the company"
+    )
     assert reply.data == {}
 
 
@@ -30,7 +32,9 @@ def test_unknown_worker_ids_are_1005(api: JsonApi) -> None:
 
 def test_ordering_by_record_count_then_name(api: JsonApi) -> None:  # quirk Q9
     report(api, "w1", ms(0), {"cpu_usage": [1, 2, 3], "disk_read": 1, "network_tx": 1, "network_rx": 1})
-    report(api, "w1", ms(10), {"gpu_usage": [1], "gpu_temperature": [1, 1], "memory_free": 1, "memory_used": 1})
+    report(
+        api, "w1", ms(10), {"gpu_usage": [1], "gpu_temperature": [1, 1], "memory_free": 1, "memory_used": 1}
+    )
     report(api, "w1", ms(20), {"memory_used": 1, "disk_write": 1})
     # records: cpu 3, gpu 3 (temperature 2, usage 1), memory 3 (used 2, free 1), network 2, disk 2
     assert keys(api) == [
@@ -45,8 +49,12 @@ def test_ordering_by_record_count_then_name(api: JsonApi) -> None:  # quirk Q9
 def test_counts_are_summed_over_the_selected_workers(api: JsonApi) -> None:
     report(api, "w1", ms(), {"memory_used": 1, "memory_free": 1})
     report(api, "w2", ms(), {"memory_free": 1})
-    report(api, "w3", ms(), {"memory_used": 1, "memory_free": 1, "cpu_usage": [1, 1, 1, 1, 1, 1]})  # cpu 6 > memory 5
-    assert keys(api, worker_ids=["w1", "w2"]) == [{"name": "memory", "metric_keys": ["memory_free", "memory_used"]}]
+    report(
+        api, "w3", ms(), {"memory_used": 1, "memory_free": 1, "cpu_usage": [1, 1, 1, 1, 1, 1]}
+    )  # cpu 6 > memory 5
+    assert keys(api, worker_ids=["w1", "w2"]) == [
+        {"name": "memory", "metric_keys": ["memory_free", "memory_used"]}
+    ]
     assert keys(api, worker_ids=["w2"]) == [{"name": "memory", "metric_keys": ["memory_free"]}]
     everything = [
         {"name": "cpu", "metric_keys": ["cpu_usage"]},

@@ -211,7 +211,12 @@ def test_stats_outlive_the_registration(api: JsonApi) -> None:  # quirk Q18
 
 def test_interval_as_integral_float_is_accepted(api: JsonApi) -> None:
     report(api, "w1", ms(0), {"memory_used": 1})
-    body = {"from_date": BASE_S - 10, "to_date": BASE_S + 10, "interval": 60.0, "items": [{"key": "memory_used"}]}
+    body = {
+        "from_date": BASE_S - 10,
+        "to_date": BASE_S + 10,
+        "interval": 60.0,
+        "items": [{"key": "memory_used"}],
+    }
     assert api.ok("workers.get_stats", body)["workers"][0]["metrics"][0]["dates"] == [ms(0)]
 
 
@@ -220,7 +225,12 @@ def test_interval_as_integral_float_is_accepted(api: JsonApi) -> None:
 
 @pytest.mark.parametrize(("lo", "hi"), [(100, 100), (101, 100), (100.5, 100.2)])
 def test_from_date_not_before_to_date_is_400_16(api: JsonApi, lo: float, hi: float) -> None:
-    body = {"from_date": BASE_S + lo, "to_date": BASE_S + hi, "interval": 60, "items": [{"key": "memory_used"}]}
+    body = {
+        "from_date": BASE_S + lo,
+        "to_date": BASE_S + hi,
+        "interval": 60,
+        "items": [{"key": "memory_used"}],
+    }
     reply = api.call("workers.get_stats", body)
     assert reply.code == (400, 16)
     assert reply.meta["result_msg"] == "invalid value for fields (from_date must be less than to_date)"
@@ -228,7 +238,12 @@ def test_from_date_not_before_to_date_is_400_16(api: JsonApi, lo: float, hi: flo
 
 def test_bounds_are_compared_as_given_before_truncation(api: JsonApi) -> None:
     report(api, "w1", ms(100.5), {"memory_used": 1})
-    body = {"from_date": BASE_S + 100.2, "to_date": BASE_S + 100.7, "interval": 1, "items": [{"key": "memory_used"}]}
+    body = {
+        "from_date": BASE_S + 100.2,
+        "to_date": BASE_S + 100.7,
+        "interval": 1,
+        "items": [{"key": "memory_used"}],
+    }
     assert [w["worker"] for w in api.ok("workers.get_stats", body)["workers"]] == ["w1"]
 
 
@@ -270,7 +285,14 @@ def test_validation_errors_are_400_12_naming_the_field(api: JsonApi, change: dic
 
 
 def test_no_truncation_to_ten_metrics(api: JsonApi) -> None:  # quirk Q8, deliberate deviation
-    lists = ["cpu_usage", "cpu_temperature", "gpu_usage", "gpu_temperature", "gpu_memory_free", "gpu_memory_used"]
+    lists = [
+        "cpu_usage",
+        "cpu_temperature",
+        "gpu_usage",
+        "gpu_temperature",
+        "gpu_memory_free",
+        "gpu_memory_used",
+    ]
     scalars = ["memory_used", "memory_free", "network_tx", "network_rx", "disk_free_home", "disk_free_temp"]
     scalars += ["disk_read", "disk_write"]
     stats = {**{k: [1.0] for k in lists}, **{k: 2.0 for k in scalars}}

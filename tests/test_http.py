@@ -42,7 +42,11 @@ def test_success_envelope(http: httpx.Client) -> None:
     meta = reply["meta"]
     assert re.fullmatch(r"[0-9a-f]{32}", meta["id"])
     assert meta["trx"] == meta["id"]
-    assert meta["endpoint"] == {"name": "workers.register", "requested_version": "2.4", "actual_version": "2.4"}
+    assert meta["endpoint"] == {
+        "name": "workers.register",
+        "requested_version": "2.4",
+        "actual_version": "2.4",
+    }
     assert (meta["result_code"], meta["result_subcode"], meta["result_msg"]) == (200, 0, "OK")
     assert meta["error_stack"] is None
     assert reply["data"] == {}
@@ -95,7 +99,10 @@ def test_versions_below_2_4_are_404(http: httpx.Client, version: str) -> None:
     status, reply = send(http, "POST", f"/v{version}/workers.get_all", {})
     assert status == 404
     assert reply["meta"]["result_subcode"] == 0
-    assert reply["meta"]["result_msg"] == f"Unable to find endpoint for name workers.get_all and version {version}"
+    assert (
+        reply["meta"]["result_msg"]
+        == f"Unable to find endpoint for name workers.get_all and version {version}"
+    )
 
 
 @pytest.mark.parametrize("path", ["/workers.nope", "/v2.23/workers.nope", "/tasks.get_all", "/debug.nope/"])
@@ -110,7 +117,9 @@ def test_unknown_endpoint_message_names_it(http: httpx.Client) -> None:
     assert reply["meta"]["result_msg"] == "Unable to find endpoint for name workers.nope and version 2.4"
 
 
-@pytest.mark.parametrize("path", ["/workers.register/", "/v2.23/workers.register/", "/v2.23/workers.register"])
+@pytest.mark.parametrize(
+    "path", ["/workers.register/", "/v2.23/workers.register/", "/v2.23/workers.register"]
+)
 def test_trailing_slash_and_version_prefix(http: httpx.Client, path: str) -> None:
     assert send(http, "POST", path, {"worker": "w1"})[0] == 200
     assert ids(http) == ["w1"]
@@ -184,7 +193,9 @@ def test_a_falsy_json_body_counts_as_no_body(http: httpx.Client, raw: bytes) -> 
 
 
 def test_content_encoding_is_refused_with_415(http: httpx.Client) -> None:
-    status, reply = send(http, "POST", "/workers.register", {"worker": "w1"}, headers={"Content-Encoding": "gzip"})
+    status, _ = send(
+        http, "POST", "/workers.register", {"worker": "w1"}, headers={"Content-Encoding": "gzip"}
+    )
     assert status == 415
     assert ids(http) == []
 
@@ -204,7 +215,12 @@ def test_query_string_is_merged_into_the_body_and_converted(http: httpx.Client) 
     assert send(http, "GET", "/workers.register?worker=w1&timeout=30")[0] == 200
     [w] = send(http, "POST", "/workers.get_all", {"last_seen": 0})[1]["data"]["workers"]
     assert w["register_timeout"] == 30
-    send(http, "POST", "/workers.status_report", {"worker": "w1", "timestamp": ms(), "machine_stats": {"cpu_usage": [1, 3]}})
+    send(
+        http,
+        "POST",
+        "/workers.status_report",
+        {"worker": "w1", "timestamp": ms(), "machine_stats": {"cpu_usage": [1, 3]}},
+    )
     base = ms() // 1000
     status, reply = send(
         http, "POST", f"/workers.get_stats?split_by_variant=true&interval=60&from_date={base - 60}.5",
@@ -233,7 +249,7 @@ def test_repeated_keys_and_brackets_make_lists(http: httpx.Client) -> None:
 def test_dotted_keys_build_objects(http: httpx.Client) -> None:
     path = f"/workers.status_report?worker=w1&timestamp={ms()}&machine_stats.memory_used=7"
     assert send(http, "POST", path)[0] == 200
-    status, reply = send(http, "POST", "/workers.get_metric_keys", {})
+    _, reply = send(http, "POST", "/workers.get_metric_keys", {})
     assert reply["data"]["categories"] == [{"name": "memory", "metric_keys": ["memory_used"]}]
 
 
@@ -278,11 +294,21 @@ def test_register_records_the_ip_too(http: httpx.Client) -> None:
         ("POST", "/workers.unregister", b"{}"),
         ("POST", "/v2.0/workers.register", b"{}"),
         ("POST", "/workers.register", b"\x00\x01"),
-        ("POST", "/workers.status_report", b'{"worker": "w", "timestamp": 1, "machine_stats": {"cpu_usage": "x"}}'),
+        (
+            "POST",
+            "/workers.status_report",
+            b'{"worker": "w", "timestamp": 1, "machine_stats": {"cpu_usage": "x"}}',
+        ),
         ("POST", "/workers.status_report", b'{"worker": "w", "timestamp": 1e400}'),
-        ("POST", "/workers.get_stats", b'{"from_date": 0, "to_date": 1e400, "interval": 1, "items": [{"key": "a"}]}'),
+        (
+            "POST",
+            "/workers.get_stats",
+            b'{"from_date": 0, "to_date": 1e400, "interval": 1, "items": [{"key": "a"}]}',
+        ),
     ],
 )
-def test_request_errors_never_use_retry_statuses(http: httpx.Client, method: str, path: str, content: bytes) -> None:
-    status, reply = send(http, method, path, content=content)
+def test_request_errors_never_use_retry_statuses(
+    http: httpx.Client, method: str, path: str, content: bytes
+) -> None:
+    status, _ = send(http, method, path, content=content)
     assert 400 <= status < 500

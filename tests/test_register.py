@@ -106,7 +106,9 @@ def test_reregister_rearms_the_timeout_with_the_new_value(api: JsonApi, hub_serv
     assert worker_ids(api, last_seen=0) == []
 
 
-def test_reregister_after_expiry_continues_the_same_stats_history(api: JsonApi, hub_server: ServerHandle) -> None:
+def test_reregister_after_expiry_continues_the_same_stats_history(
+    api: JsonApi, hub_server: ServerHandle
+) -> None:
     api.ok("workers.register", {"worker": "w1", "timeout": 10})
     report(api, "w1", ms(0), {"memory_used": 100})
     hub_server.advance_clock(11)

@@ -70,8 +70,13 @@ def test_report_records_the_peer_address(api: JsonApi) -> None:
 
 
 def test_timestamp_is_cast_with_int(api: JsonApi) -> None:
-    api.ok("workers.status_report", {"worker": "w1", "timestamp": str(ms()), "machine_stats": {"memory_used": 8}})
-    api.ok("workers.status_report", {"worker": "w1", "timestamp": ms(60) + 0.7, "machine_stats": {"memory_used": 9}})
+    api.ok(
+        "workers.status_report", {"worker": "w1", "timestamp": str(ms()), "machine_stats": {"memory_used": 8}}
+    )
+    api.ok(
+        "workers.status_report",
+        {"worker": "w1", "timestamp": ms(60) + 0.7, "machine_stats": {"memory_used": 9}},
+    )
     [w] = get_stats(api, "memory_used")
     assert w["metrics"][0]["dates"] == [ms(), ms(60)]
 
