@@ -52,15 +52,9 @@ class JsonApi:
 
 
 def client_for(handle: ServerHandle) -> httpx.Client:
-    """An HTTP client for ``handle`` that opens a connection per request.
-
-    Why no keep-alive: a connection left idle across an ``advance_clock`` jump of a minute or more
-    sometimes never gets its next request answered (hypercorn's and quart's timers all fire at once on
-    the MockClock), so a test would hang until its read timeout.
-    """
-    limits = httpx.Limits(max_keepalive_connections=0)
+    """An HTTP client for ``handle`` (keep-alive, as the ClearML clients use)."""
     # verify=False: plain http on loopback, and it skips loading the CA bundle (~0.1 s per client)
-    return httpx.Client(base_url=handle.url, timeout=10, limits=limits, verify=False)
+    return httpx.Client(base_url=handle.url, timeout=10, verify=False)
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from workerhub.testing import ServerHandle
+
 from .support import ms
 
 NEVER = {429, 502, 503, 509}  # ClearML clients retry these for minutes
@@ -312,3 +314,33 @@ def test_request_errors_never_use_retry_statuses(
 ) -> None:
     status, _ = send(http, method, path, content=content)
     assert 400 <= status < 500
+
+
+# --- keep-alive: the ClearML clients reuse connections --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "kwargs", "status"),
+    [
+        ("/workers.nope", {"json": {"padding": "x" * 50_000}}, 404),
+        ("/vX/workers.register", {"json": {"worker": "w1"}}, 400),
+        ("/workers.register", {"json": {"worker": "w1"}, "headers": {"Content-Encoding": "gzip"}}, 415),
+        ("/workers.register", {"content": b"x" * (5 << 20)}, 413),
+        ("/workers.register", {"content": b"{not json"}, 400),
+    ],
+)
+def test_an_error_reply_leaves_the_connection_usable(
+    hub_server: ServerHandle, path: str, kwargs: dict, status: int
+) -> None:
+    with httpx.Client(base_url=hub_server.url, timeout=3, verify=False) as client:
+        assert client.post(path, **kwargs).status_code == status
+        # the next request goes out on the same connection (or a new one if the server closed it)
+        assert client.post("/workers.register", json={"worker": "w2"}).status_code == 200
+
+
+def test_a_kept_alive_connection_survives_a_clock_jump(hub_server: ServerHandle) -> None:
+    with httpx.Client(base_url=hub_server.url, timeout=3, verify=False) as client:
+        for _ in range(10):
+            assert client.post("/workers.register", json={"worker": "w1"}).status_code == 200
+            hub_server.advance_clock(120)
+            assert client.post("/debug.ping", json={}).status_code == 200
