@@ -344,3 +344,9 @@ def test_a_kept_alive_connection_survives_a_clock_jump(hub_server: ServerHandle)
             assert client.post("/workers.register", json={"worker": "w1"}).status_code == 200
             hub_server.advance_clock(120)
             assert client.post("/debug.ping", json={}).status_code == 200
+
+
+def test_options_with_a_body_leaves_the_connection_usable(hub_server: ServerHandle) -> None:
+    with httpx.Client(base_url=hub_server.url, timeout=3, verify=False) as client:
+        assert client.request("OPTIONS", "/workers.get_all", content=b"x" * 100_000).status_code == 200
+        assert client.post("/debug.ping", json={}).status_code == 200

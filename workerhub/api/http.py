@@ -76,6 +76,10 @@ def create_app(hub: Hub) -> QuartTrio:
         return response
 
     async def options(path: str = "") -> Response:
+        try:
+            await request.get_data(cache=False)  # drained for the same reason as in `call`
+        except RequestEntityTooLarge:
+            return Response(b"", status=200, headers={"Connection": "close"})
         return Response(b"", status=200)
 
     app.add_url_rule("/", "root", call, methods=_METHODS)
