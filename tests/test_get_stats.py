@@ -299,3 +299,30 @@ def test_no_truncation_to_ten_metrics(api: JsonApi) -> None:  # quirk Q8, delibe
     report(api, "w1", ms(0), stats)
     [w] = get_stats(api, [{"key": k} for k in stats])
     assert sorted(m["metric"] for m in w["metrics"]) == sorted(stats)
+
+
+def test_response_shape_is_exact(api: JsonApi) -> None:
+    # no per-bucket doc_count or anything else: 2.4 computes the count and discards it
+    report(api, "w1", ms(0), {"gpu_usage": [10, 20]})
+    report(api, "w1", ms(60), {"gpu_usage": [30]})
+    assert get_stats(api, [{"key": "gpu_usage"}, {"key": "gpu_usage", "aggregation": "max"}]) == [
+        {
+            "worker": "w1",
+            "metrics": [
+                {
+                    "metric": "gpu_usage",
+                    "dates": [ms(0), ms(60)],
+                    "stats": [
+                        {"aggregation": "avg", "values": [15.0, 30.0]},
+                        {"aggregation": "max", "values": [20.0, 30.0]},
+                    ],
+                }
+            ],
+        }
+    ]
+
+
+def test_duplicate_worker_ids_count_once(api: JsonApi) -> None:
+    report(api, "w1", ms(0), {"memory_used": 2})
+    [w] = get_stats(api, "memory_used", worker_ids=["w1", "w1"])
+    assert w["metrics"][0]["stats"][0]["values"] == [2.0]
