@@ -82,8 +82,9 @@ def create_app(hub: Hub) -> QuartTrio:
             return Response(b"", status=200, headers={"Connection": "close"})
         return Response(b"", status=200)
 
-    app.add_url_rule("/", "root", call, methods=_METHODS)
-    app.add_url_rule("/<path:path>", "call", call, methods=_METHODS)
+    # No automatic OPTIONS on these rules: quart's would answer without draining the body.
+    app.add_url_rule("/", "root", call, methods=_METHODS, provide_automatic_options=False)
+    app.add_url_rule("/<path:path>", "call", call, methods=_METHODS, provide_automatic_options=False)
     app.add_url_rule("/", "root_options", options, methods=["OPTIONS"])
     app.add_url_rule("/<path:path>", "options", options, methods=["OPTIONS"])
     return app
