@@ -127,6 +127,18 @@ CASES: list[tuple[str, Any, tuple[int, int], str]] = [
         V400_12,
         "machine_stats.network_rx",
     ),
+    (
+        "workers.status_report",
+        {"worker": "w1", "timestamp": ms(5), "machine_stats": {"memory_used": 1e300}},
+        V400_12,
+        "machine_stats.memory_used",
+    ),
+    (
+        "workers.status_report",
+        {"worker": "w1", "timestamp": ms(5), "machine_stats": {"cpu_usage": [1, -1e39]}},
+        V400_12,
+        "machine_stats.cpu_usage",
+    ),
     # get_all
     ("workers.get_all", {"last_seen": "none"}, V400_12, "last_seen"),
     ("workers.get_all", {"last_seen": [1]}, V400_12, "last_seen"),

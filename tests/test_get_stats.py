@@ -326,3 +326,13 @@ def test_duplicate_worker_ids_count_once(api: JsonApi) -> None:
     report(api, "w1", ms(0), {"memory_used": 2})
     [w] = get_stats(api, "memory_used", worker_ids=["w1", "w1"])
     assert w["metrics"][0]["stats"][0]["values"] == [2.0]
+
+
+def test_extreme_values_stay_finite(api: JsonApi) -> None:
+    big = 2.0**127  # near the float32 limit upstream stores values in (and exact in sums)
+    report(api, "w1", ms(0), {"cpu_usage": [big, big, big]})
+    [w] = get_stats(api, [{"key": "cpu_usage"}, {"key": "cpu_usage", "aggregation": "max"}])
+    assert w["metrics"][0]["stats"] == [
+        {"aggregation": "avg", "values": [big]},
+        {"aggregation": "max", "values": [big]},
+    ]
