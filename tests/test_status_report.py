@@ -205,7 +205,7 @@ def test_category_is_the_text_before_the_first_underscore(api: JsonApi) -> None:
 
 def test_unknown_machine_stats_keys_are_dropped(api: JsonApi) -> None:
     # gpu_fraction is sent by today's agent and dropped by the server (spec §4.2)
-    report(api, "w1", ms(), {"cpu_usage": [5], "gpu_fraction": 0.5, "foo_bar": 3, "gpu": [1]})
+    report(api, "w1", ms(), {"cpu_usage": [5], "gpu_fraction": 0.5, "foo_bar": "text", "gpu": [1], "disk": {"a": 1}})
     assert _keys(api) == [{"name": "cpu", "metric_keys": ["cpu_usage"]}]
     assert get_stats(api, "gpu_fraction") == []
 
