@@ -32,6 +32,10 @@ def create_app(hub: Hub) -> QuartTrio:
     """The ASGI app serving ``hub``; run it on hypercorn's trio worker."""
     app = QuartTrio("workerhub")
     app.config["MAX_CONTENT_LENGTH"] = hub.settings.max_body_bytes
+    if hub.settings.testing:
+        # The clock jumps in testing mode: a jump past quart's 60 s response timeout cancels a response
+        # still finishing its send, and the keep-alive connection then never answers its next request.
+        app.config["RESPONSE_TIMEOUT"] = None
     limit = hub.settings.max_body_bytes
 
     async def call(path: str = "") -> Response:
@@ -40,15 +44,20 @@ def create_app(hub: Hub) -> QuartTrio:
         trx = headers.get("X-ClearML-Trx") or headers.get("X-Trains-Trx")
         reply_media = codec.reply_type(headers.get("Accept"), headers.get("Content-Type"))
         name, version = path.strip("/"), DEFAULT_VERSION
+        close = False
         try:
-            name, version = resolve("/" + path)
-            if headers.get("Content-Encoding"):
-                raise UnsupportedMediaType(f"Content-Encoding {headers['Content-Encoding']!r}")
+            # Read the body before anything can fail: a reply sent while the body is still unread
+            # leaves a keep-alive connection stuck, and its next request is never answered.
             try:
                 raw = await request.get_data(cache=False)
             except RequestEntityTooLarge:
+                close = True  # the body stays unread: the connection cannot be reused
                 raise PayloadTooLarge(f"the limit is {limit} bytes") from None
-            body = codec.decode_body(raw, headers.get("Content-Type"), limit)
+            name, version = resolve("/" + path)
+            if headers.get("Content-Encoding"):
+                raise UnsupportedMediaType(f"Content-Encoding {headers['Content-Encoding']!r}")
+            # A falsy body (null, [], 0, "") counts as no body, as upstream's `json_body or form or {}`.
+            body = codec.decode_body(raw, headers.get("Content-Type"), limit) or {}
             if request.args:
                 body = _merge_query(body, request.args)
             ctx = CallContext(ip=_client_ip())
@@ -61,13 +70,21 @@ def create_app(hub: Hub) -> QuartTrio:
         except Exception as exc:
             log.exception("unhandled error in %s", name)
             status, reply = error_envelope(name, version, call_id, trx, ServerError(str(exc) or type(exc).__name__))
-        return Response(codec.encode_body(reply, reply_media), status=status, content_type=reply_media)
+        response = Response(codec.encode_body(reply, reply_media), status=status, content_type=reply_media)
+        if close:
+            response.headers["Connection"] = "close"
+        return response
 
     async def options(path: str = "") -> Response:
+        try:
+            await request.get_data(cache=False)  # drained for the same reason as in `call`
+        except RequestEntityTooLarge:
+            return Response(b"", status=200, headers={"Connection": "close"})
         return Response(b"", status=200)
 
-    app.add_url_rule("/", "root", call, methods=_METHODS)
-    app.add_url_rule("/<path:path>", "call", call, methods=_METHODS)
+    # No automatic OPTIONS on these rules: quart's would answer without draining the body.
+    app.add_url_rule("/", "root", call, methods=_METHODS, provide_automatic_options=False)
+    app.add_url_rule("/<path:path>", "call", call, methods=_METHODS, provide_automatic_options=False)
     app.add_url_rule("/", "root_options", options, methods=["OPTIONS"])
     app.add_url_rule("/<path:path>", "options", options, methods=["OPTIONS"])
     return app

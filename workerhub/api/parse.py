@@ -32,6 +32,8 @@ __all__ = [
 
 _MISSING: Any = object()
 _AGGREGATIONS = ("avg", "min", "max")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_MAX_INTERVAL = _INT64_MAX // 1000
 
 
 def _invalid(field: str, problem: str) -> ValidationError:
@@ -62,9 +64,14 @@ def _cast_int(body: Mapping[str, Any], name: str, default: Any = None, *, requir
         return None
     if isinstance(value, (int, float, str)):
         try:
-            return int(value)
+            number = int(value)
         except (ValueError, OverflowError):
             pass
+        else:
+            # Beyond 64 bits a value cannot be stored (timestamps are int64 ms) nor sent back as JSON.
+            if not _INT64_MIN <= number <= _INT64_MAX:
+                raise _invalid(name, f"must fit in 64 bits, not {_repr(value)}")
+            return number
     raise _invalid(name, f"must be an integer, not {_repr(value)}")
 
 
@@ -104,23 +111,13 @@ def parse_status_report(body: Any, *, record_zero: bool = False) -> StatusReport
     body = _object(body)
     return StatusReport(
         worker=_string(body, "worker", required=True),  # type: ignore[arg-type]
-        timestamp=_timestamp(body),
+        timestamp=_cast_int(body, "timestamp", required=True),
         task=_string(body, "task"),
         queue=_string(body, "queue"),
         queues=_strings(body, "queues"),
         samples=flatten_machine_stats(body.get("machine_stats"), record_zero=record_zero),
         tags=_strings(body, "tags"),
     )
-
-
-def _timestamp(body: Mapping[str, Any]) -> int:
-    ts = _cast_int(body, "timestamp", required=True)
-    if ts is None or not _INT64_MIN <= ts <= _INT64_MAX:
-        raise _invalid("timestamp", f"must be epoch milliseconds within int64, not {_repr(ts)}")
-    return ts
-
-
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def parse_last_seen(body: Any) -> int | None:
@@ -149,6 +146,8 @@ def _schema_interval(body: Mapping[str, Any]) -> int:
         raise _invalid("interval", f"must be an integer, not {_repr(value)}")
     if value < 1:
         raise _invalid("interval", f"must be at least 1, not {value}")
+    if value > _MAX_INTERVAL:  # bucket arithmetic is in int64 milliseconds
+        raise _invalid("interval", f"must be at most {_MAX_INTERVAL} seconds, not {_repr(value)}")
     return int(value)
 
 

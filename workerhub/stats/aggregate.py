@@ -25,6 +25,7 @@ from .history import WorkerHistory
 
 __all__ = [
     "Buckets",
+    "MAX_BUCKETS",
     "activity_report",
     "bucketize",
     "merge_buckets",
@@ -49,16 +50,17 @@ class Buckets:
         return int(self.counts.sum())
 
 
-_INT64_MAX = 2**63 - 1
+MAX_BUCKETS = 100_000
+"""Most buckets one activity series may span (Elasticsearch 7 refuses more than 65,535 by default):
+a series is zero-filled, so without a cap a tiny interval over years of data would allocate gigabytes."""
 
-MAX_SERIES_BUCKETS = 1_000_000
-"""Longest activity series answered; beyond it the request is refused (Elasticsearch refuses too)."""
+_INT64_MAX = 2**63 - 1
 
 
 def query_range(from_date: float, to_date: float) -> tuple[int, int]:
     """The inclusive ms range a ``[from_date, to_date]`` query in seconds selects (quirk Q6).
 
-    Clamped to int64 so any finite request maps onto stored timestamps.
+    Both ends are clamped to int64, the type of stored timestamps.
     """
     return min(int(from_date) * 1000, _INT64_MAX), min(int(to_date) * 1000 + 999, _INT64_MAX)
 
@@ -212,11 +214,9 @@ def _series(
         first, last = span
     if last < first:
         return {"dates": [], "counts": []}
-    if (last - first) // step >= MAX_SERIES_BUCKETS:
-        raise FieldsValueError(
-            f"the range holds more than {MAX_SERIES_BUCKETS} buckets of this interval; use a larger interval",
-            interval=step // 1000,
-        )
+    n = (last - first) // step + 1
+    if n > MAX_BUCKETS:
+        raise FieldsValueError(f"interval too small: the report would span {n} buckets, at most {MAX_BUCKETS}")
     dates = np.arange(first, last + step, step, dtype=np.int64)
     filled = np.zeros(len(dates), np.int64)
     inside = (keys >= first) & (keys <= last)

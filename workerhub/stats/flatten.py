@@ -34,6 +34,9 @@ SCALAR_FIELDS = frozenset(
 KNOWN_FIELDS = LIST_FIELDS | SCALAR_FIELDS
 
 
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
 def category_of(metric: str) -> str:
     """The category ClearML files a metric under: the text before the first ``_``."""
     return metric.split("_", 1)[0]
@@ -43,9 +46,14 @@ def _number(value: Any, field: str) -> float:
     # bool is accepted as a number, as upstream's FloatField does (spec §0.4).
     if isinstance(value, (int, float)):
         f = float(value)
-        if math.isfinite(f):
+        # Upstream stores values in a 32-bit ES float, which refuses anything beyond its range; holding
+        # to that range also keeps every sum, and so every avg, finite (JSON has no infinity).
+        if math.isfinite(f) and abs(f) <= _FLOAT32_MAX:
             return f
-        raise ValidationError(f"machine_stats.{field} must be a finite number", field=f"machine_stats.{field}")
+        raise ValidationError(
+            f"machine_stats.{field} must be a finite number within the float32 range, not {value!r}",
+            field=f"machine_stats.{field}",
+        )
     raise ValidationError(
         f"machine_stats.{field} must be a number, not {type(value).__name__}", field=f"machine_stats.{field}"
     )
