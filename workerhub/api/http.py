@@ -18,6 +18,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from ..actors import Hub
 from ..errors import EndpointNotFound, PayloadTooLarge, ServerError, UnsupportedMediaType, WorkerhubError
 from . import codec
+from .auth import Authenticator
 from .endpoints import DEFAULT_VERSION, CallContext, dispatch, resolve
 from .envelope import envelope, error_envelope
 
@@ -33,6 +34,7 @@ def create_app(hub: Hub) -> QuartTrio:
     app = QuartTrio("workerhub")
     app.config["MAX_CONTENT_LENGTH"] = hub.settings.max_body_bytes
     limit = hub.settings.max_body_bytes
+    authenticator = Authenticator(hub.settings, hub.clock)
 
     async def call(path: str = "") -> Response:
         call_id = uuid.uuid4().hex
@@ -42,6 +44,8 @@ def create_app(hub: Hub) -> QuartTrio:
         name, version = path.strip("/"), DEFAULT_VERSION
         try:
             name, version = resolve("/" + path)
+            # Before the body is read, as upstream: a bad token with a bad body is a 401.
+            identity = authenticator.identify(headers.get("Authorization"), name)
             if headers.get("Content-Encoding"):
                 raise UnsupportedMediaType(f"Content-Encoding {headers['Content-Encoding']!r}")
             try:
@@ -51,7 +55,7 @@ def create_app(hub: Hub) -> QuartTrio:
             body = codec.decode_body(raw, headers.get("Content-Type"), limit)
             if request.args:
                 body = _merge_query(body, request.args)
-            ctx = CallContext(ip=_client_ip())
+            ctx = CallContext(identity=identity, ip=_client_ip())
             data = await dispatch(hub, name, body, ctx)
             status, reply = 200, envelope(name, version, call_id, trx, data)
         except WorkerhubError as exc:
