@@ -15,7 +15,7 @@ from typing import get_args
 
 import trio
 
-from .api.auth import parse_credentials
+from .api.auth import check_settings
 from .config import Settings, SettingsError, setting_docs
 
 __all__ = ["main"]
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config") and v is not None}
     try:
         settings = Settings.load(toml_path=args.config, overrides=overrides)
-        parse_credentials(settings.auth)  # refuse malformed --auth entries before binding a port
+        check_settings(settings)  # refuse malformed --auth entries or a short secret before binding a port
     except (SettingsError, OSError) as exc:
         print(f"workerhub: {exc}", file=sys.stderr)
         return 2

@@ -50,6 +50,7 @@ __all__ = [
     "TOKEN_LIFETIME",
     "Authenticator",
     "Credential",
+    "check_settings",
     "parse_credentials",
 ]
 
@@ -70,6 +71,8 @@ PUBLIC_CALLS = frozenset({"auth.login", "debug.ping"})
 """Calls that need no token even in credentials mode."""
 
 _ALGORITHM = "HS256"
+_DECODE_OPTIONS: Any = {"verify_exp": False, "verify_iat": False, "verify_nbf": False, "require": ["exp", "identity"]}
+_MIN_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key at least as long as the hash
 _ROLE = "user"
 # One secret per process when none is configured: restarting the server logs every client out (401/30),
 # and they log in again by themselves.
@@ -88,6 +91,13 @@ class Credential:
     key: str
     secret: str
     identity: Identity
+
+
+def check_settings(settings: Settings) -> None:
+    """Refuse auth settings that cannot work, before the server starts (raises SettingsError)."""
+    parse_credentials(settings.auth)
+    if settings.token_secret is not None and len(settings.token_secret.encode()) < _MIN_SECRET_BYTES:
+        raise SettingsError(f"setting 'token_secret' must be at least {_MIN_SECRET_BYTES} bytes long")
 
 
 @lru_cache(maxsize=8)
@@ -187,16 +197,20 @@ class Authenticator:
                 token,
                 self._secret,
                 algorithms=[_ALGORITHM],
-                # Expiry is checked below against the hub's clock, which tests can move forward.
-                options={"verify_exp": False, "require": ["exp", "identity"]},
+                # Times are checked below against the hub's clock (which tests move forward), not
+                # against time.time() as PyJWT would.
+                options=_DECODE_OPTIONS,
             )
         except jwt.InvalidTokenError as exc:
             raise InvalidToken(str(exc)) from None
-        exp = claims["exp"]
-        if isinstance(exp, bool) or not isinstance(exp, (int, float)):
-            raise InvalidToken("exp must be a number")
-        if exp <= self._clock.wall():
+        now = self._clock.wall()
+        exp, nbf = claims["exp"], claims.get("nbf", 0)
+        if not _is_number(exp) or not _is_number(nbf):
+            raise InvalidToken("exp and nbf must be numbers")
+        if exp <= now:
             raise InvalidToken("token expired")
+        if nbf > now:
+            raise InvalidToken("token not yet valid")
         identity = _identity_from_claim(claims["identity"])
         if not self.open_mode and not any(c.identity == identity for c in self._credentials.values()):
             # Signed by us but for an identity no longer configured (credentials changed, same secret).
@@ -230,9 +244,13 @@ class Authenticator:
         """``auth.login``'s ``data``: a token for ``identity``. ``expiration_sec`` in the body (the SDK sends it
         as a query parameter when configured) shortens the lifetime; it is capped at 30 days."""
         lifetime = body.get("expiration_sec") if isinstance(body, Mapping) else None
-        if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)) or not lifetime > 0:
+        if not _is_number(lifetime) or not lifetime > 0:
             lifetime = None
         return {"token": self.issue_token(identity, lifetime)}
+
+
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float))
 
 
 def _identity_from_claim(claim: Any) -> Identity:

@@ -42,6 +42,7 @@ def create_app(hub: Hub) -> QuartTrio:
         trx = headers.get("X-ClearML-Trx") or headers.get("X-Trains-Trx")
         reply_media = codec.reply_type(headers.get("Accept"), headers.get("Content-Type"))
         name, version = path.strip("/"), DEFAULT_VERSION
+        body_read = False
         try:
             name, version = resolve("/" + path)
             # Before the body is read, as upstream: a bad token with a bad body is a 401.
@@ -50,6 +51,7 @@ def create_app(hub: Hub) -> QuartTrio:
                 raise UnsupportedMediaType(f"Content-Encoding {headers['Content-Encoding']!r}")
             try:
                 raw = await request.get_data(cache=False)
+                body_read = True
             except RequestEntityTooLarge:
                 raise PayloadTooLarge(f"the limit is {limit} bytes") from None
             body = codec.decode_body(raw, headers.get("Content-Type"), limit)
@@ -65,7 +67,13 @@ def create_app(hub: Hub) -> QuartTrio:
         except Exception as exc:
             log.exception("unhandled error in %s", name)
             status, reply = error_envelope(name, version, call_id, trx, ServerError(str(exc) or type(exc).__name__))
-        return Response(codec.encode_body(reply, reply_media), status=status, content_type=reply_media)
+        response = Response(codec.encode_body(reply, reply_media), status=status, content_type=reply_media)
+        # A request answered before its body was read (401, 404, 413...) must not leave that body on a
+        # keep-alive connection: hypercorn would stall the next request on it. Drain what fits the limit,
+        # close the connection otherwise.
+        if not body_read and not await _drain_body():
+            response.headers["Connection"] = "close"
+        return response
 
     async def options(path: str = "") -> Response:
         return Response(b"", status=200)
@@ -75,6 +83,15 @@ def create_app(hub: Hub) -> QuartTrio:
     app.add_url_rule("/", "root_options", options, methods=["OPTIONS"])
     app.add_url_rule("/<path:path>", "options", options, methods=["OPTIONS"])
     return app
+
+
+async def _drain_body() -> bool:
+    """Read and drop the request body; False if it could not be read (too large, client gone)."""
+    try:
+        await request.get_data(cache=False)
+    except Exception:  # RequestEntityTooLarge or a broken connection: the connection gets closed
+        return False
+    return True
 
 
 def _client_ip() -> str:
