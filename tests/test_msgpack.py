@@ -231,12 +231,13 @@ def test_extreme_integers_are_refused_or_stored_never_500(http: httpx.Client, va
 
 def test_activity_report_size_is_bounded(api: JsonApi) -> None:
     """Its series are zero-filled over the range: a few bytes must not ask for billions of buckets."""
-    api.ok("workers.status_report", {"worker": "w1", "timestamp": 0, "task": "t"})
-    api.ok("workers.status_report", {"worker": "w1", "timestamp": T0, "task": "t"})
+    stats = {"machine_stats": {"cpu_usage": [5]}, "task": "t"}  # reports without stats are not activity
+    api.ok("workers.status_report", {"worker": "w1", "timestamp": 0, **stats})
+    api.ok("workers.status_report", {"worker": "w1", "timestamp": T0, **stats})
     reply = api.call("workers.get_activity_report", {"from_date": 0, "to_date": T0 // 1000, "interval": 1})
     assert reply.code == (400, 12) and "interval" in reply.meta["result_msg"]
     week = {"from_date": T0 // 1000 - 7 * 86400, "to_date": T0 // 1000 + 100, "interval": 10}
-    api.ok("workers.status_report", {"worker": "w1", "timestamp": T0 + 20_000, "task": "t"})
+    api.ok("workers.status_report", {"worker": "w1", "timestamp": T0 + 20_000, **stats})
     assert api.ok("workers.get_activity_report", week)["total"] == {"dates": [T0, T0 + 10_000], "counts": [1, 0]}
 
 
