@@ -258,6 +258,29 @@ def test_token_expires_on_the_server_clock_and_relogin_succeeds(cred: JsonApi, c
     assert [w["id"] for w in cred.call("workers.get_all", {"last_seen": 0}, headers=fresh).data["workers"]] == ["w1"]
 
 
+def test_login_sets_a_strict_http_only_cookie(cred: JsonApi) -> None:
+    r = login(cred, basic("alice-key", "alice-secret"))
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith("workerhub_token=" + r.json()["data"]["token"])
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "set-cookie" not in login(cred, basic("alice-key", "wrong")).headers
+
+
+def test_stale_bearer_falls_back_to_the_login_cookie(cred: JsonApi, cred_server: ServerHandle) -> None:
+    """What the SDK and agent do on 401: log in again (new cookie), then retry with the *old* header."""
+    stale = bearer(craft({"exp": 1_000_000_001}))
+    assert code(cred, "workers.get_all", stale) == (401, 30)
+    token_of(cred)  # the client's cookie jar now holds a fresh token
+    assert cred.call("workers.register", {"worker": "w1"}, headers={"Authorization": stale}).ok
+    workers = cred.call("workers.get_all", {}, headers={"Authorization": stale}).data["workers"]
+    assert [(w["id"], w["user"]["id"]) for w in workers] == [("w1", "alice")]
+    # The cookie never stands in for a missing header or other schemes, and an expired cookie is no help.
+    assert code(cred, "workers.get_all", None) == (401, 20)
+    assert code(cred, "workers.get_all", basic("alice-key", "wrong")) == (401, 22)
+    cred_server.advance_clock(TOKEN_LIFETIME + 1)
+    assert code(cred, "workers.get_all", stale) == (401, 30)
+
+
 # --- open mode --------------------------------------------------------------------------------------------
 
 

@@ -45,8 +45,8 @@ from ..messages import DEFAULT_IDENTITY, Identity
 
 __all__ = [
     "API_VERSION",
+    "COOKIE",
     "FEATURE_SET",
-    "PUBLIC_CALLS",
     "TOKEN_LIFETIME",
     "Authenticator",
     "Credential",
@@ -67,8 +67,8 @@ TOKEN_LIFETIME = 30 * 86400
 """Seconds a token is valid, as upstream. The agent re-logs in before *every* call when fewer than 12 h are
 left, so this must stay well above 43200 s."""
 
-PUBLIC_CALLS = frozenset({"auth.login", "debug.ping"})
-"""Calls that need no token even in credentials mode."""
+COOKIE = "workerhub_token"
+"""Cookie set by ``auth.login`` (HttpOnly, SameSite=Strict), used as described in :meth:`Authenticator.identify`."""
 
 _ALGORITHM = "HS256"
 _DECODE_OPTIONS: Any = {"verify_exp": False, "verify_iat": False, "verify_nbf": False, "require": ["exp", "identity"]}
@@ -145,11 +145,18 @@ class Authenticator:
 
     # --- verification ------------------------------------------------------------------------------------
 
-    def identify(self, authorization: str | bytes | None, call_name: str) -> Identity:
+    def identify(
+        self, authorization: str | bytes | None, call_name: str, *, cookie_token: str | None = None
+    ) -> Identity:
         """The caller's identity from an ``Authorization`` header value, or the 401 error (wire §3).
 
         ``auth.login`` accepts Basic credentials (or a valid Bearer token, which it renews). Other calls
         accept a Bearer token, Basic credentials, or, in open mode, nothing. ``debug.ping`` is never checked.
+
+        ``cookie_token`` is the token of the :data:`COOKIE` that ``auth.login`` sets. It is used only when a
+        Bearer token is sent and is invalid: the SDK and agent retry a 401'd call after logging in again but
+        with the *old* Authorization header, and their HTTP session carries the new cookie. A request with
+        no Authorization header never authenticates by cookie (no ambient, CSRF-able credentials).
         """
         if call_name == "debug.ping":
             return DEFAULT_IDENTITY
@@ -162,7 +169,16 @@ class Authenticator:
         scheme, _, data = authorization.strip().partition(" ")
         scheme = scheme.lower()
         if scheme == "bearer":
-            return self._verify_token(data.strip())
+            try:
+                return self._verify_token(data.strip())
+            except InvalidToken:
+                if not cookie_token or cookie_token == data.strip():
+                    raise
+                try:
+                    return self._verify_token(cookie_token)
+                except InvalidToken:
+                    pass
+                raise
         if scheme == "basic":
             return self._verify_basic(data.strip())
         raise BadAuthType(f"scheme {scheme!r}; use Basic or Bearer")

@@ -18,6 +18,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from ..actors import Hub
 from ..errors import EndpointNotFound, PayloadTooLarge, ServerError, UnsupportedMediaType, WorkerhubError
 from . import codec
+from . import auth
 from .auth import Authenticator
 from .endpoints import DEFAULT_VERSION, CallContext, dispatch, resolve
 from .envelope import envelope, error_envelope
@@ -46,7 +47,9 @@ def create_app(hub: Hub) -> QuartTrio:
         try:
             name, version = resolve("/" + path)
             # Before the body is read, as upstream: a bad token with a bad body is a 401.
-            identity = authenticator.identify(headers.get("Authorization"), name)
+            identity = authenticator.identify(
+                headers.get("Authorization"), name, cookie_token=request.cookies.get(auth.COOKIE)
+            )
             if headers.get("Content-Encoding"):
                 raise UnsupportedMediaType(f"Content-Encoding {headers['Content-Encoding']!r}")
             try:
@@ -68,6 +71,9 @@ def create_app(hub: Hub) -> QuartTrio:
             log.exception("unhandled error in %s", name)
             status, reply = error_envelope(name, version, call_id, trx, ServerError(str(exc) or type(exc).__name__))
         response = Response(codec.encode_body(reply, reply_media), status=status, content_type=reply_media)
+        if name == "auth.login" and status == 200:
+            token = reply["data"]["token"]
+            response.set_cookie(auth.COOKIE, token, max_age=auth.TOKEN_LIFETIME, httponly=True, samesite="Strict")
         # A request answered before its body was read (401, 404, 413...) must not leave that body on a
         # keep-alive connection: hypercorn would stall the next request on it. Drain what fits the limit,
         # close the connection otherwise.
