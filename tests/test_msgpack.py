@@ -306,14 +306,14 @@ VALID = {
 }
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=st.sampled_from(ENDPOINTS), body=_bodies)
 def test_fuzzed_msgpack_bodies_never_500(http: httpx.Client, name: str, body: Any) -> None:
     r = post(http, name, msgpack.packb(body, use_bin_type=True), MSGPACK)
     assert r.status_code in (200, 400), decoded(r)["meta"]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_valid_bodies_with_fuzzed_fields_never_500(http: httpx.Client, data: st.DataObject) -> None:
     """Reach past the first check: a valid body with one or two fields (or nested stats) replaced."""
