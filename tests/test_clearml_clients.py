@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from workerhub.testing import ServerHandle, running_server
@@ -50,14 +51,12 @@ def mode_server(request: pytest.FixtureRequest) -> Iterator[tuple[str, ServerHan
         yield request.param, handle
 
 
-def run_scenario(
-    script: str, url: str, key: tuple[str, str], tmp_path: Path, *, extra_env: dict[str, str] | None = None
-) -> dict[str, Any]:
+def client_env(url: str, key: tuple[str, str], tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment a client process gets: its own HOME and config file, this server, these keys."""
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     config = tmp_path / "clearml.conf"
     config.write_text(CONFIG)
-    out = tmp_path / f"{script}.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEARML_", "TRAINS_"))}
     env.update(
         HOME=str(home),
@@ -67,10 +66,16 @@ def run_scenario(
         CLEARML_FILES_HOST=url,
         CLEARML_API_ACCESS_KEY=key[0],
         CLEARML_API_SECRET_KEY=key[1],
-        CLEARML_NO_DEFAULT_SERVER="1",
-        WORKERHUB_SCENARIO_OUT=str(out),
-        **(extra_env or {}),
+        **extra,
     )
+    return env
+
+
+def run_scenario(
+    script: str, url: str, key: tuple[str, str], tmp_path: Path, *, extra_env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    out = tmp_path / f"{script}.json"
+    env = client_env(url, key, tmp_path, WORKERHUB_SCENARIO_OUT=str(out), **(extra_env or {}))
     proc = subprocess.run(
         [sys.executable, str(CLIENTS / f"{script}.py")], env=env, capture_output=True, text=True, timeout=60
     )
@@ -143,21 +148,28 @@ def test_agent_scenario(mode_server: tuple[str, ServerHandle], tmp_path: Path) -
     assert r["after_relogin"] == {"workers": []} and r["token_renewed"]
 
 
+def test_agent_list_command(mode_server: tuple[str, ServerHandle], tmp_path: Path) -> None:
+    """`clearml-agent list` prints get_all's workers."""
+    mode, server = mode_server
+    server.reset()
+    key = AGENT_KEY if mode == "credentials" else ("anyone", "anything")
+    basic = httpx.BasicAuth(*key) if mode == "credentials" else None
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        token = http.get("/auth.login", auth=basic).json()["data"]["token"]
+        r = http.post("/workers.register", json={"worker": "box:1"}, headers={"Authorization": "Bearer " + token})
+        assert r.status_code == 200
+    env = client_env(server.url, key, tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "clearml_agent", "list"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "id: box:1" in proc.stdout and "register_timeout: 600" in proc.stdout
+
+
 def test_wrong_credentials_are_refused_to_the_real_sdk(tmp_path: Path) -> None:
     with running_server(auth=CREDENTIALS) as server:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CLEARML_", "TRAINS_"))}
-        config = tmp_path / "clearml.conf"
-        config.write_text(CONFIG)
-        env.update(
-            HOME=str(tmp_path),
-            CLEARML_CONFIG_FILE=str(config),
-            CLEARML_API_HOST=server.url,
-            CLEARML_WEB_HOST=server.url,
-            CLEARML_FILES_HOST=server.url,
-            CLEARML_API_ACCESS_KEY="workerhub",
-            CLEARML_API_SECRET_KEY="wrong",
-        )
+        env = client_env(server.url, ("workerhub", "wrong"), tmp_path)
         code = "from clearml.backend_api.session.client import APIClient; APIClient()"
         proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
         assert proc.returncode != 0
-        assert "401" in proc.stderr or "nvalid credentials" in proc.stderr, proc.stderr[-2000:]
+        assert "401" in proc.stderr and "invalid credentials" in proc.stderr, proc.stderr[-2000:]
