@@ -213,7 +213,9 @@ def test_ping_needs_nothing(cred: JsonApi) -> None:
         pytest.param(craft({"exp": "never"}), id="exp-not-a-number"),
         pytest.param(craft({})[:-4] + "AAAA", id="tampered"),
         pytest.param(
-            jwt.encode({"identity": {"company": "acme", "user": "alice"}, "exp": 4e9}, None, algorithm="none"),
+            jwt.encode(
+                {"identity": {"company": "acme", "user": "alice"}, "exp": 4e9}, None, algorithm="none"
+            ),
             id="alg-none",
         ),
     ],
@@ -237,7 +239,9 @@ def test_auth_is_checked_before_the_body(cred: JsonApi) -> None:
     garbage = {"Content-Type": "application/json"}
     r = cred.client.post("/workers.get_all", content=b"{not json", headers=garbage)
     assert (r.status_code, r.json()["meta"]["result_subcode"]) == (401, 20)
-    r = cred.client.post("/workers.get_all", content=b"{not json", headers={**garbage, "Authorization": "Bearer x"})
+    r = cred.client.post(
+        "/workers.get_all", content=b"{not json", headers={**garbage, "Authorization": "Bearer x"}
+    )
     assert (r.status_code, r.json()["meta"]["result_subcode"]) == (401, 30)
     r = cred.client.post(
         "/workers.register", json={"worker": 5}, headers={"Authorization": bearer(token_of(cred))}
@@ -245,7 +249,9 @@ def test_auth_is_checked_before_the_body(cred: JsonApi) -> None:
     assert (r.status_code, r.json()["meta"]["result_subcode"]) == (400, 12)
 
 
-def test_token_expires_on_the_server_clock_and_relogin_succeeds(cred: JsonApi, cred_server: ServerHandle) -> None:
+def test_token_expires_on_the_server_clock_and_relogin_succeeds(
+    cred: JsonApi, cred_server: ServerHandle
+) -> None:
     """A client that gets 401 logs in again and its retry succeeds (what the SDK and agent do)."""
     token = token_of(cred)
     auth = {"Authorization": bearer(token)}
@@ -255,7 +261,9 @@ def test_token_expires_on_the_server_clock_and_relogin_succeeds(cred: JsonApi, c
     cred_server.advance_clock(1)
     assert cred.call("workers.get_all", {"last_seen": 0}, headers=auth).code == (401, 30)
     fresh = {"Authorization": bearer(token_of(cred))}
-    assert [w["id"] for w in cred.call("workers.get_all", {"last_seen": 0}, headers=fresh).data["workers"]] == ["w1"]
+    assert [
+        w["id"] for w in cred.call("workers.get_all", {"last_seen": 0}, headers=fresh).data["workers"]
+    ] == ["w1"]
 
 
 def test_login_sets_a_strict_http_only_cookie(cred: JsonApi) -> None:
@@ -307,7 +315,9 @@ def test_open_mode_any_credentials_log_in_as_the_default_identity(api: JsonApi) 
     ("authorization", "expected"),
     [("Bearer junk", (401, 30)), ("Negotiate abc", (401, 10)), ("Basic %%%", (401, 21))],
 )
-def test_open_mode_still_rejects_bad_headers(api: JsonApi, authorization: str, expected: tuple[int, int]) -> None:
+def test_open_mode_still_rejects_bad_headers(
+    api: JsonApi, authorization: str, expected: tuple[int, int]
+) -> None:
     """A stale or broken token must not silently become the default identity: the client re-logs in."""
     assert code(api, "workers.get_all", authorization) == expected
 
@@ -378,5 +388,11 @@ def test_random_secret_is_per_process_and_configured_one_is_used() -> None:
     random_b = Authenticator(Settings(), clock)
     assert random_b.identify(bearer(random_a), "workers.get_all") == DEFAULT_IDENTITY
     configured = Authenticator(Settings(token_secret="s1" * 16), clock).issue_token(DEFAULT_IDENTITY)
-    assert jwt.decode(configured, "s1" * 16, algorithms=["HS256"], options={"verify_exp": False})["iat"] == 1_700_000_000
-    assert Authenticator(Settings(token_secret="s1" * 16), clock).identify_token(configured, "x.y") == DEFAULT_IDENTITY
+    assert (
+        jwt.decode(configured, "s1" * 16, algorithms=["HS256"], options={"verify_exp": False})["iat"]
+        == 1_700_000_000
+    )
+    assert (
+        Authenticator(Settings(token_secret="s1" * 16), clock).identify_token(configured, "x.y")
+        == DEFAULT_IDENTITY
+    )

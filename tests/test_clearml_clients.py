@@ -77,7 +77,12 @@ def run_scenario(
     out = tmp_path / f"{script}.json"
     env = client_env(url, key, tmp_path, WORKERHUB_SCENARIO_OUT=str(out), **(extra_env or {}))
     proc = subprocess.run(
-        [sys.executable, str(CLIENTS / f"{script}.py")], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, str(CLIENTS / f"{script}.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 0, f"{script} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return json.loads(out.read_text())
@@ -89,7 +94,9 @@ def test_sdk_scenario(mode_server: tuple[str, ServerHandle], tmp_path: Path, met
     server.reset()
     key = SDK_KEY if mode == "credentials" else ("anyone", "anything")
     # GET with a JSON body is the clients' default; CLEARML_API_DEFAULT_REQ_METHOD switches them to POST.
-    r = run_scenario("sdk_scenario", server.url, key, tmp_path, extra_env={"CLEARML_API_DEFAULT_REQ_METHOD": method})
+    r = run_scenario(
+        "sdk_scenario", server.url, key, tmp_path, extra_env={"CLEARML_API_DEFAULT_REQ_METHOD": method}
+    )
 
     assert r["api_version"] == "2.23"
     assert (r["identity"]["company"], r["identity"]["user"]) == ("workerhub", "workerhub")
@@ -156,11 +163,18 @@ def test_agent_list_command(mode_server: tuple[str, ServerHandle], tmp_path: Pat
     basic = httpx.BasicAuth(*key) if mode == "credentials" else None
     with httpx.Client(base_url=server.url, timeout=10) as http:
         token = http.get("/auth.login", auth=basic).json()["data"]["token"]
-        r = http.post("/workers.register", json={"worker": "box:1"}, headers={"Authorization": "Bearer " + token})
+        r = http.post(
+            "/workers.register", json={"worker": "box:1"}, headers={"Authorization": "Bearer " + token}
+        )
         assert r.status_code == 200
     env = client_env(server.url, key, tmp_path)
     proc = subprocess.run(
-        [sys.executable, "-m", "clearml_agent", "list"], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "clearml_agent", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "id: box:1" in proc.stdout and "register_timeout: 600" in proc.stdout
@@ -170,6 +184,8 @@ def test_wrong_credentials_are_refused_to_the_real_sdk(tmp_path: Path) -> None:
     with running_server(auth=CREDENTIALS) as server:
         env = client_env(server.url, ("workerhub", "wrong"), tmp_path)
         code = "from clearml.backend_api.session.client import APIClient; APIClient()"
-        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
         assert proc.returncode != 0
         assert "401" in proc.stderr and "invalid credentials" in proc.stderr, proc.stderr[-2000:]

@@ -6,6 +6,7 @@ The real SDK and agent run in tests/test_clearml_clients.py; here each quirk is 
 from __future__ import annotations
 
 import re
+
 import httpx
 import pytest
 
@@ -38,7 +39,12 @@ def test_agent_status_report_fields(api: JsonApi) -> None:
         "queue": "q1",
         "queues": ["q1", "q2"],
         "task": "t1",
-        "machine_stats": {"cpu_usage": [12.345], "memory_used": 1024.5, "disk_free_home": 55.5, "gpu_fraction": 1},
+        "machine_stats": {
+            "cpu_usage": [12.345],
+            "memory_used": 1024.5,
+            "disk_free_home": 55.5,
+            "gpu_fraction": 1,
+        },
     }
     api.ok("workers.status_report", body)
     (w,) = api.ok("workers.get_all", {"last_seen": 0})["workers"]
@@ -48,7 +54,12 @@ def test_agent_status_report_fields(api: JsonApi) -> None:
     api.ok("workers.status_report", {**body, "timestamp": T0 + 1000, "machine_stats": None})
     stats = api.ok(
         "workers.get_stats",
-        {"from_date": T0 // 1000 - 60, "to_date": T0 // 1000 + 60, "interval": 60, "items": [{"key": "memory_used"}]},
+        {
+            "from_date": T0 // 1000 - 60,
+            "to_date": T0 // 1000 + 60,
+            "interval": 60,
+            "items": [{"key": "memory_used"}],
+        },
     )
     assert stats["workers"][0]["metrics"][0]["stats"][0]["values"] == [1024.5]
     # unregister with the agent's extra `queues`.
@@ -73,7 +84,12 @@ def test_sdk_bodies_with_method_and_category(api: JsonApi) -> None:
 def test_reply_typing_the_sdk_enforces(api: JsonApi) -> None:
     api.ok("workers.register", {"worker": "w1"})
     for i in range(3):
-        body = {"worker": "w1", "timestamp": T0 + i * 60_000, "task": "t1", "machine_stats": {"cpu_usage": [5]}}
+        body = {
+            "worker": "w1",
+            "timestamp": T0 + i * 60_000,
+            "task": "t1",
+            "machine_stats": {"cpu_usage": [5]},
+        }
         api.ok("workers.status_report", body)
     (w,) = api.ok("workers.get_all")["workers"]
     for field in ("register_time", "last_activity_time", "last_report_time"):

@@ -90,7 +90,9 @@ def test_errors_come_in_the_reply_codec(http: httpx.Client) -> None:
 
 def test_get_with_a_msgpack_body_and_an_empty_body(http: httpx.Client) -> None:
     http.post("/workers.register", json={"worker": "w1"})
-    r = http.request("GET", "/workers.get_all", content=msgpack.packb({"last_seen": 0}), headers={"Content-Type": MSGPACK})
+    r = http.request(
+        "GET", "/workers.get_all", content=msgpack.packb({"last_seen": 0}), headers={"Content-Type": MSGPACK}
+    )
     assert len(decoded(r)["data"]["workers"]) == 1
     r = http.request("GET", "/workers.get_all", content=b"", headers={"Content-Type": MSGPACK})
     assert r.status_code == 200 and r.headers["content-type"] == MSGPACK
@@ -116,10 +118,14 @@ def _scenario(api: JsonApi) -> list[Any]:
             "is_daemon": True,
         }
         out.append(api.ok("workers.status_report", body))
-    out.append(api.ok("workers.status_report", {"worker": "w2", "timestamp": T0 + 1000, "machine_stats": None}))
+    out.append(
+        api.ok("workers.status_report", {"worker": "w2", "timestamp": T0 + 1000, "machine_stats": None})
+    )
     out.append(api.ok("workers.get_metric_keys", {"worker_ids": ["w1"]}))
     for split in (False, True):
-        items = [{"key": k, "aggregation": a} for k in ("cpu_usage", "memory_used") for a in ("avg", "min", "max")]
+        items = [
+            {"key": k, "aggregation": a} for k in ("cpu_usage", "memory_used") for a in ("avg", "min", "max")
+        ]
         out.append(api.ok("workers.get_stats", {**RANGE, "items": items, "split_by_variant": split}))
     out.append(api.ok("workers.get_activity_report", RANGE))
     workers = api.ok("workers.get_all", {"last_seen": 0})["workers"]
@@ -238,7 +244,10 @@ def test_activity_report_size_is_bounded(api: JsonApi) -> None:
     assert reply.code == (400, 12) and "interval" in reply.meta["result_msg"]
     week = {"from_date": T0 // 1000 - 7 * 86400, "to_date": T0 // 1000 + 100, "interval": 10}
     api.ok("workers.status_report", {"worker": "w1", "timestamp": T0 + 20_000, **stats})
-    assert api.ok("workers.get_activity_report", week)["total"] == {"dates": [T0, T0 + 10_000], "counts": [1, 0]}
+    assert api.ok("workers.get_activity_report", week)["total"] == {
+        "dates": [T0, T0 + 10_000],
+        "counts": [1, 0],
+    }
 
 
 # --- size limits ------------------------------------------------------------------------------------------
@@ -260,7 +269,10 @@ def test_oversized_bodies_are_413_and_the_client_can_go_on(small_server: ServerH
             r = post(http, "workers.status_report", content, media)
             assert r.status_code == 413 and r.headers["content-type"] == media
             assert decoded(r)["meta"]["result_code"] == 413
-            assert post(http, "workers.get_all", b"\x80" if media == MSGPACK else b"{}", media).status_code == 200
+            assert (
+                post(http, "workers.get_all", b"\x80" if media == MSGPACK else b"{}", media).status_code
+                == 200
+            )
 
         def chunks() -> Iterator[bytes]:
             for i in range(0, len(content), 512):
@@ -282,13 +294,29 @@ _scalars = (
     | st.sampled_from(["w1", "cpu_usage", "avg", "max", "category", "gpu_usage"])
 )
 _values = st.recursive(
-    _scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
     max_leaves=12,
 )
 _fields = st.sampled_from(
     [
-        "worker", "timestamp", "timeout", "queues", "tags", "task", "queue", "machine_stats", "last_seen",
-        "worker_ids", "from_date", "to_date", "interval", "items", "split_by_variant", "cpu_usage", "key",
+        "worker",
+        "timestamp",
+        "timeout",
+        "queues",
+        "tags",
+        "task",
+        "queue",
+        "machine_stats",
+        "last_seen",
+        "worker_ids",
+        "from_date",
+        "to_date",
+        "interval",
+        "items",
+        "split_by_variant",
+        "cpu_usage",
+        "key",
     ]
 )
 _bodies = st.dictionaries(_fields, _values, max_size=6) | _values
@@ -301,7 +329,11 @@ VALID = {
     "workers.status_report": {"worker": "w1", "timestamp": T0, "task": "t", "machine_stats": _STATS},
     "workers.get_all": {"last_seen": 0},
     "workers.get_metric_keys": {"worker_ids": ["w1"]},
-    "workers.get_stats": {**RANGE, "items": [{"key": "cpu_usage", "category": "max"}], "split_by_variant": True},
+    "workers.get_stats": {
+        **RANGE,
+        "items": [{"key": "cpu_usage", "category": "max"}],
+        "split_by_variant": True,
+    },
     "workers.get_activity_report": RANGE,
 }
 
@@ -324,7 +356,9 @@ def test_valid_bodies_with_fuzzed_fields_never_500(http: httpx.Client, data: st.
     if name == "workers.status_report" and data.draw(st.booleans()):
         body["machine_stats"] = {**_STATS, data.draw(st.sampled_from(sorted(_STATS))): data.draw(_values)}
     if name == "workers.get_stats" and data.draw(st.booleans()):
-        body["items"] = [data.draw(st.dictionaries(st.sampled_from(["key", "aggregation", "category"]), _values))]
+        body["items"] = [
+            data.draw(st.dictionaries(st.sampled_from(["key", "aggregation", "category"]), _values))
+        ]
     r = post(http, name, msgpack.packb(body, use_bin_type=True), MSGPACK)
     assert r.status_code in (200, 400), decoded(r)["meta"]
 

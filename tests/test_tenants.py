@@ -139,4 +139,3 @@ def test_users_of_a_company_share_the_list_and_stats_but_not_registrations(users
     assert cpu_values(alice) == cpu_values(bob) == {"w1": [30.0]}  # one bucket, max of both users' samples
     bob.ok("workers.unregister", {"worker": "w1"})
     assert ids(bob) == [("w1", "alice")]
-

@@ -16,8 +16,20 @@ WORKER = "agent-host:gpu0"
 # What the agent's monitor really sends: floats rounded to 3 decimals where the schema says integer, a
 # one-element cpu_usage list, disk_free_home in percent.
 STATS = [
-    {"cpu_usage": [12.345], "memory_used": 1024.5, "memory_free": 2048.25, "disk_free_home": 55.5, "network_rx": 0.5},
-    {"cpu_usage": [22.345], "memory_used": 2048.5, "memory_free": 1024.25, "disk_free_home": 55.0, "network_rx": 1.5},
+    {
+        "cpu_usage": [12.345],
+        "memory_used": 1024.5,
+        "memory_free": 2048.25,
+        "disk_free_home": 55.5,
+        "network_rx": 0.5,
+    },
+    {
+        "cpu_usage": [22.345],
+        "memory_used": 2048.5,
+        "memory_free": 1024.25,
+        "disk_free_home": 55.0,
+        "network_rx": 1.5,
+    },
 ]
 
 
@@ -41,7 +53,9 @@ def main() -> dict[str, Any]:
     workers = session.get(service="workers", action="get_all", last_seen=0)["workers"]
     out["workers"] = [{"id": w["id"], "tags": w.get("tags"), "user": w["user"]["id"]} for w in workers]
     query = {"from_date": start - 120, "to_date": start + 120, "interval": 86400, "worker_ids": [WORKER]}
-    items = [{"key": k, "aggregation": "avg"} for k in ("cpu_usage", "memory_used", "disk_free_home", "network_rx")]
+    items = [
+        {"key": k, "aggregation": "avg"} for k in ("cpu_usage", "memory_used", "disk_free_home", "network_rx")
+    ]
     out["stats"] = session.get(service="workers", action="get_stats", items=items, **query)
     out["final_report_ok"] = monitor.send_report()  # machine_stats null, as the agent's stop() sends
     out["unregister"] = session.get(service="workers", action="unregister", worker=WORKER, queues=[])

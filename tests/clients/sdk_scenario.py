@@ -18,7 +18,12 @@ from clearml.backend_api.session.client import APIClient
 
 T0 = 1_700_000_000_000  # ms
 # (offset s, cpu_usage per core, memory_used, task): buckets of 60 s start at T0 - 20 s.
-REPORTS = [(0, [10, 20], 1000, "t1"), (30, [30, 40], 3000, "t1"), (65, [50, 60], 2000, None), (130, [70], 4000, "t1")]
+REPORTS = [
+    (0, [10, 20], 1000, "t1"),
+    (30, [30, 40], 3000, "t1"),
+    (65, [50, 60], 2000, None),
+    (130, [70], 4000, "t1"),
+]
 RANGE = {"from_date": T0 / 1000 - 60, "to_date": T0 / 1000 + 300, "interval": 60}
 
 
@@ -34,7 +39,9 @@ def stats(response: Any) -> list[list[Any]]:
     assert type(response.response).__name__ in ("GetStatsResponse", "list"), type(response.response)
     for w in listed(response, "workers"):
         for m in w.metrics:
-            out.append([w.worker, m.metric, m.variant, m.dates, {str(s.aggregation): s.values for s in m.stats}])
+            out.append(
+                [w.worker, m.metric, m.variant, m.dates, {str(s.aggregation): s.values for s in m.stats}]
+            )
     return out
 
 
@@ -66,7 +73,8 @@ def main() -> dict[str, Any]:
             "task": x.task.id if x.task else None,
             "running_time_is_int": isinstance(x.task.running_time, int) if x.task else None,
             "times_are_datetimes": all(
-                isinstance(t, datetime.datetime) for t in (x.register_time, x.last_activity_time, x.last_report_time)
+                isinstance(t, datetime.datetime)
+                for t in (x.register_time, x.last_activity_time, x.last_report_time)
             ),
         }
         for x in workers
@@ -78,7 +86,9 @@ def main() -> dict[str, Any]:
         {"key": "cpu_usage", "category": "max"},
         {"key": "memory_used", "category": "min"},
     ]
-    out["stats_pooled"] = stats(w.get_stats(worker_ids=["sdk-w1"], items=items, split_by_variant=False, **RANGE))
+    out["stats_pooled"] = stats(
+        w.get_stats(worker_ids=["sdk-w1"], items=items, split_by_variant=False, **RANGE)
+    )
     out["stats_split"] = stats(
         w.get_stats(worker_ids=["sdk-w1"], items=items[:1], split_by_variant=True, **RANGE)
     )

@@ -71,7 +71,12 @@ COOKIE = "workerhub_token"
 """Cookie set by ``auth.login`` (HttpOnly, SameSite=Strict), used as described in :meth:`Authenticator.identify`."""
 
 _ALGORITHM = "HS256"
-_DECODE_OPTIONS: Any = {"verify_exp": False, "verify_iat": False, "verify_nbf": False, "require": ["exp", "identity"]}
+_DECODE_OPTIONS: Any = {
+    "verify_exp": False,
+    "verify_iat": False,
+    "verify_nbf": False,
+    "require": ["exp", "identity"],
+}
 _MIN_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key at least as long as the hash
 _ROLE = "user"
 # One secret per process when none is configured: restarting the server logs every client out (401/30),
@@ -131,7 +136,7 @@ def _redact(entry: str) -> str:
 class Authenticator:
     """Checks callers and issues tokens for one server (its settings and clock). Cheap to construct."""
 
-    __slots__ = ("_credentials", "_secret", "_clock")
+    __slots__ = ("_clock", "_credentials", "_secret")
 
     def __init__(self, settings: Settings, clock: Clock) -> None:
         self._credentials = parse_credentials(settings.auth)

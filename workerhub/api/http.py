@@ -17,8 +17,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..actors import Hub
 from ..errors import EndpointNotFound, PayloadTooLarge, ServerError, UnsupportedMediaType, WorkerhubError
-from . import codec
-from . import auth
+from . import auth, codec
 from .auth import Authenticator
 from .endpoints import DEFAULT_VERSION, CallContext, dispatch, resolve
 from .envelope import envelope, error_envelope
@@ -95,7 +94,7 @@ async def _drain_body() -> bool:
     """Read and drop the request body; False if it could not be read (too large, client gone)."""
     try:
         await request.get_data(cache=False)
-    except Exception:  # RequestEntityTooLarge or a broken connection: the connection gets closed
+    except Exception:  # noqa: BLE001  RequestEntityTooLarge or a broken connection: close it
         return False
     return True
 
