@@ -32,7 +32,7 @@ import importlib.metadata
 import logging
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -94,8 +94,8 @@ class Credential:
     """One configured key: its secret and the identity it logs in as."""
 
     key: str
-    secret: str
-    identity: Identity
+    secret: str = field(repr=False)
+    identity: Identity = DEFAULT_IDENTITY
 
 
 def check_settings(settings: Settings) -> None:
