@@ -15,7 +15,8 @@ Two modes, chosen by :attr:`Settings.auth <workerhub.config.Settings.auth>`:
   ``debug.ping`` needs a valid token, or Basic credentials (which upstream also accepts on any call).
 
 The signing secret is :attr:`Settings.token_secret`, or else a random secret made once per process: a
-restart then invalidates every token, and clients get 401/30 and log in again on their own.
+restart then invalidates every token, and clients get 401/30 and log in again on their own (their retry
+resends the stale header; the :data:`COOKIE` set by the new login is what lets that retry through).
 
 The time used for ``iat``/``exp`` and for expiry checks is the hub's :class:`~workerhub.clock.Clock`, so a
 test that advances the server clock expires tokens without sleeping. Transports call
@@ -278,6 +279,7 @@ class Authenticator:
         lifetime = body.get("expiration_sec") if isinstance(body, Mapping) else None
         if not _is_number(lifetime) or not lifetime > 0:
             lifetime = None
+        log.debug("auth.login: token for company %s, user %s", identity.company, identity.user)
         return {"token": self.issue_token(identity, lifetime)}
 
 
