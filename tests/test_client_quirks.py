@@ -130,3 +130,18 @@ def test_requested_version_from_the_path(api: JsonApi, path: str, requested: str
 def test_below_the_minimum_version_is_404(api: JsonApi) -> None:
     reply = api.call("v2.1/workers.get_all", {})
     assert reply.code == (404, 0) and "workers.get_all" in reply.meta["result_msg"]
+
+
+def test_floats_where_the_schema_says_integer(api: JsonApi) -> None:
+    api.ok("workers.register", {"worker": "w1", "timeout": 60.0})
+    api.ok(
+        "workers.status_report",
+        {"worker": "w1", "timestamp": float(T0), "machine_stats": {"memory_used": 1.5}},
+    )
+    (w,) = api.ok("workers.get_all", {"last_seen": 3600.0})["workers"]
+    assert w["register_timeout"] == 60 and type(w["register_timeout"]) is int
+    rng = {"from_date": T0 / 1000 - 60.5, "to_date": T0 / 1000 + 60.5, "interval": 60.0}
+    metric = api.ok("workers.get_stats", {**rng, "items": [{"key": "memory_used"}]})["workers"][0]["metrics"][
+        0
+    ]
+    assert metric["dates"] == [1_699_999_980_000] and metric["stats"][0]["values"] == [1.5]
