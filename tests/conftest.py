@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import msgpack
 import pytest
 
 from workerhub.testing import ServerHandle, running_server
@@ -34,15 +35,21 @@ class Reply:
 class JsonApi:
     """Calls over HTTP with JSON bodies, as ClearML clients send them."""
 
+    codec = "json"
+
     def __init__(self, client: httpx.Client) -> None:
         self.client = client
 
     def call(self, name: str, body: Any = None, *, method: str = "POST", headers: dict | None = None) -> Reply:
         r = self.client.request(method, f"/{name}", json={} if body is None else body, headers=headers)
-        reply = r.json()
-        assert r.status_code == reply["meta"]["result_code"], "HTTP status must equal result_code"
+        assert r.headers["content-type"].startswith("application/json")
+        return self._reply(r.status_code, r.json())
+
+    @staticmethod
+    def _reply(status: int, reply: dict[str, Any]) -> Reply:
+        assert status == reply["meta"]["result_code"], "HTTP status must equal result_code"
         assert isinstance(reply["data"], dict), "data is always an object"
-        return Reply(r.status_code, reply["meta"], reply["data"])
+        return Reply(status, reply["meta"], reply["data"])
 
     def ok(self, name: str, body: Any = None) -> dict[str, Any]:
         """Call and assert success; returns ``data``."""
@@ -55,6 +62,23 @@ def client_for(handle: ServerHandle) -> httpx.Client:
     """An HTTP client for ``handle`` (keep-alive, as the ClearML clients use)."""
     # verify=False: plain http on loopback, and it skips loading the CA bundle (~0.1 s per client)
     return httpx.Client(base_url=handle.url, timeout=10, verify=False)
+
+
+class MsgpackApi(JsonApi):
+    """The same calls with msgpack request bodies and replies (a workerhub extension to the wire)."""
+
+    codec = "msgpack"
+    MEDIA = "application/vnd.msgpack"
+
+    def call(self, name: str, body: Any = None, *, method: str = "POST", headers: dict | None = None) -> Reply:
+        content = msgpack.packb({} if body is None else body, use_bin_type=True)
+        headers = {"Content-Type": self.MEDIA, "Accept": self.MEDIA, **(headers or {})}
+        r = self.client.request(method, f"/{name}", content=content, headers=headers)
+        assert r.headers["content-type"] == self.MEDIA, r.headers["content-type"]
+        return self._reply(r.status_code, msgpack.unpackb(r.content, raw=False))
+
+
+APIS = {"json": JsonApi, "msgpack": MsgpackApi}
 
 
 @pytest.fixture(scope="session")
@@ -76,6 +100,7 @@ def http(hub_server: ServerHandle) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture
-def api(http: httpx.Client) -> JsonApi:
-    return JsonApi(http)
+@pytest.fixture(params=list(APIS))
+def api(request: pytest.FixtureRequest, http: httpx.Client) -> JsonApi:
+    """An API client in each codec: every test using it runs once per codec (JSON and msgpack)."""
+    return APIS[request.param](http)

@@ -18,6 +18,7 @@ from typing import Any, get_args
 
 import trio
 
+from .api.auth import check_settings
 from .config import Settings, SettingsError, setting_docs
 
 __all__ = ["main"]
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config") and v is not None}
     try:
         settings = Settings.load(toml_path=args.config, overrides=overrides)
+        check_settings(settings)  # refuse malformed --auth entries or a short secret before binding a port
     except (SettingsError, OSError) as exc:
         print(f"workerhub: {exc}", file=sys.stderr)
         return 2

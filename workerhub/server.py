@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from functools import partial
 
@@ -29,6 +30,10 @@ def _hypercorn_config(settings: Settings) -> HypercornConfig:
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 5.0
+    if settings.testing:
+        # Clock jumps (advance_clock) would fire the idle timer of every keep-alive connection at once,
+        # closing connections under a client's next request.
+        config.keep_alive_timeout = math.inf
     return config
 
 

@@ -28,26 +28,28 @@ def decode_body(body: bytes, content_type: str | None, limit: int) -> Any:
     """Decode a request body; an empty body is ``{}`` (spec §0.1)."""
     if len(body) > limit:
         raise PayloadTooLarge(f"{len(body)} bytes, the limit is {limit}")
-    if not body.strip():
-        return {}
     media = _media_type(content_type)
+    # Whitespace-only is empty for JSON only: b" " is a valid msgpack document (the integer 32).
+    if not (body if media in MSGPACK_TYPES else body.strip()):
+        return {}
     if media in MSGPACK_TYPES:
         try:
             # Container and string limits bounded by the body size: a small body cannot claim a huge
-            # array. strict_map_key keeps map keys to str/bytes.
+            # array. strict_map_key keeps map keys to str/bytes; ext types (timestamps...) are refused.
+            # Nesting is bounded by msgpack's own stack (StackError past ~1000 levels).
             return msgpack.unpackb(
                 body,
                 raw=False,
                 strict_map_key=True,
-                max_buffer_size=limit,
-                max_str_len=limit,
-                max_bin_len=limit,
+                max_str_len=len(body),
+                max_bin_len=len(body),
                 max_array_len=len(body),
                 max_map_len=len(body),
                 max_ext_len=0,
             )
-        except Exception as exc:  # msgpack raises many unrelated types for garbage
-            raise BadRequest(f"invalid msgpack body: {exc}") from None
+        except (ValueError, msgpack.UnpackException) as exc:
+            # ValueError covers truncated/garbage data, extra bytes, limits, bad UTF-8 and bad map keys.
+            raise BadRequest(f"invalid msgpack body: {type(exc).__name__}: {exc}") from None
     if media and media != JSON and not media.endswith("+json") and media not in _TEXTUAL:
         raise UnsupportedMediaType(f"content type {media!r}; send {JSON} or {MSGPACK}")
     try:

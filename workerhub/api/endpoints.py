@@ -15,6 +15,7 @@ from ..actors import Hub
 from ..errors import BadRequest, EndpointNotFound, InvalidVersion, ValidationError
 from ..messages import DEFAULT_IDENTITY, Identity
 from . import parse
+from .auth import Authenticator
 
 __all__ = ["CallContext", "ENDPOINTS", "dispatch", "resolve", "DEFAULT_VERSION"]
 
@@ -70,6 +71,11 @@ async def _get_activity_report(hub: Hub, body: Any, ctx: CallContext) -> dict[st
     return hub.get_activity_report(parse.parse_activity_query(body), identity=ctx.identity)
 
 
+async def _login(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
+    # The transport has already checked the credentials (Authenticator.identify) into ctx.identity.
+    return Authenticator(hub.settings, hub.clock).login(ctx.identity, body)
+
+
 async def _ping(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
     return {"msg": "workerhub"}
 
@@ -91,6 +97,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "workers.get_metric_keys": Endpoint(_get_metric_keys, _V24),
     "workers.get_stats": Endpoint(_get_stats, _V24),
     "workers.get_activity_report": Endpoint(_get_activity_report, _V24),
+    "auth.login": Endpoint(_login, (1, 0)),
     "debug.ping": Endpoint(_ping, (1, 0)),
     "debug.advance_clock": Endpoint(_advance_clock, (1, 0)),
 }

@@ -17,7 +17,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..actors import Hub
 from ..errors import EndpointNotFound, PayloadTooLarge, ServerError, UnsupportedMediaType, WorkerhubError
-from . import codec
+from . import auth, codec
+from .auth import Authenticator
 from .endpoints import DEFAULT_VERSION, CallContext, dispatch, resolve
 from .envelope import envelope, error_envelope
 
@@ -36,7 +37,9 @@ def create_app(hub: Hub) -> QuartTrio:
         # The clock jumps in testing mode: a jump past quart's 60 s response timeout cancels a response
         # still finishing its send, and the keep-alive connection then never answers its next request.
         app.config["RESPONSE_TIMEOUT"] = None
+        app.config["BODY_TIMEOUT"] = None
     limit = hub.settings.max_body_bytes
+    authenticator = Authenticator(hub.settings, hub.clock)
 
     async def call(path: str = "") -> Response:
         call_id = uuid.uuid4().hex
@@ -54,13 +57,17 @@ def create_app(hub: Hub) -> QuartTrio:
                 close = True  # the body stays unread: the connection cannot be reused
                 raise PayloadTooLarge(f"the limit is {limit} bytes") from None
             name, version = resolve("/" + path)
+            # Authenticate before decoding, as upstream: a bad token with a bad body is a 401.
+            identity = authenticator.identify(
+                headers.get("Authorization"), name, cookie_token=request.cookies.get(auth.COOKIE)
+            )
             if headers.get("Content-Encoding"):
                 raise UnsupportedMediaType(f"Content-Encoding {headers['Content-Encoding']!r}")
             # A falsy body (null, [], 0, "") counts as no body, as upstream's `json_body or form or {}`.
             body = codec.decode_body(raw, headers.get("Content-Type"), limit) or {}
             if request.args:
                 body = _merge_query(body, request.args)
-            ctx = CallContext(ip=_client_ip())
+            ctx = CallContext(identity=identity, ip=_client_ip())
             data = await dispatch(hub, name, body, ctx)
             status, reply = 200, envelope(name, version, call_id, trx, data)
         except WorkerhubError as exc:
@@ -71,6 +78,9 @@ def create_app(hub: Hub) -> QuartTrio:
             log.exception("unhandled error in %s", name)
             status, reply = error_envelope(name, version, call_id, trx, ServerError(str(exc) or type(exc).__name__))
         response = Response(codec.encode_body(reply, reply_media), status=status, content_type=reply_media)
+        if name == "auth.login" and status == 200:
+            token = reply["data"]["token"]
+            response.set_cookie(auth.COOKIE, token, max_age=auth.TOKEN_LIFETIME, httponly=True, samesite="Strict")
         if close:
             response.headers["Connection"] = "close"
         return response

@@ -33,7 +33,7 @@ __all__ = [
 _MISSING: Any = object()
 _AGGREGATIONS = ("avg", "min", "max")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_MAX_INTERVAL = _INT64_MAX // 1000
+_MAX_SECONDS = _INT64_MAX // 1000  # times and intervals become int64 ms inside
 
 
 def _invalid(field: str, problem: str) -> ValidationError:
@@ -109,9 +109,12 @@ def parse_unregister(body: Any) -> str:
 
 def parse_status_report(body: Any, *, record_zero: bool = False) -> StatusReport:
     body = _object(body)
+    timestamp = _cast_int(body, "timestamp", required=True)
+    if not -(2**63) <= timestamp < 2**63:  # stored as int64 ms, as upstream's ES long field
+        raise _invalid("timestamp", f"is out of the 64-bit range: {_repr(timestamp)}")
     return StatusReport(
         worker=_string(body, "worker", required=True),  # type: ignore[arg-type]
-        timestamp=_cast_int(body, "timestamp", required=True),
+        timestamp=timestamp,
         task=_string(body, "task"),
         queue=_string(body, "queue"),
         queues=_strings(body, "queues"),
@@ -135,6 +138,8 @@ def _schema_number(body: Mapping[str, Any], name: str) -> float:
         raise _invalid(name, f"must be a number, not {_repr(value)}")
     if value < 0:
         raise _invalid(name, f"must be at least 0, not {value}")
+    if value >= _MAX_SECONDS:
+        raise _invalid(name, f"is too large (epoch seconds whose ms fit in 64 bits), not {_repr(value)}")
     return value
 
 
@@ -146,8 +151,8 @@ def _schema_interval(body: Mapping[str, Any]) -> int:
         raise _invalid("interval", f"must be an integer, not {_repr(value)}")
     if value < 1:
         raise _invalid("interval", f"must be at least 1, not {value}")
-    if value > _MAX_INTERVAL:  # bucket arithmetic is in int64 milliseconds
-        raise _invalid("interval", f"must be at most {_MAX_INTERVAL} seconds, not {_repr(value)}")
+    if value > _MAX_SECONDS:  # bucket arithmetic is in int64 milliseconds
+        raise _invalid("interval", f"must be at most {_MAX_SECONDS} seconds, not {_repr(value)}")
     return int(value)
 
 
@@ -200,13 +205,22 @@ def parse_stats_query(body: Any) -> StatsQuery:
     )
 
 
+MAX_ACTIVITY_BUCKETS = 100_000
+"""The activity report zero-fills its series, so its size follows the range, not the data: a tiny request
+(``from_date: 0``, ``interval: 1``) could otherwise ask for billions of buckets. Elasticsearch refuses such
+queries upstream (``search.max_buckets``); here they are 400/12. A week at 10 s intervals is 60,480."""
+
+
 def parse_activity_query(body: Any) -> ActivityQuery:
     body = _object(body)
-    return ActivityQuery(
+    query = ActivityQuery(
         from_date=_schema_number(body, "from_date"),
         to_date=_schema_number(body, "to_date"),
         interval=_schema_interval(body),
     )
+    if (query.to_date - query.from_date) / query.interval > MAX_ACTIVITY_BUCKETS:
+        raise _invalid("interval", f"gives more than {MAX_ACTIVITY_BUCKETS} buckets over from_date..to_date")
+    return query
 
 
 def _type(value: Any) -> str:
