@@ -241,7 +241,7 @@ def test_activity_report_size_is_bounded(api: JsonApi) -> None:
     api.ok("workers.status_report", {"worker": "w1", "timestamp": 0, **stats})
     api.ok("workers.status_report", {"worker": "w1", "timestamp": T0, **stats})
     reply = api.call("workers.get_activity_report", {"from_date": 0, "to_date": T0 // 1000, "interval": 1})
-    assert reply.code == (400, 12) and "interval" in reply.meta["result_msg"]
+    assert reply.code == (400, 16) and "interval" in reply.meta["result_msg"]
     week = {"from_date": T0 // 1000 - 7 * 86400, "to_date": T0 // 1000 + 100, "interval": 10}
     api.ok("workers.status_report", {"worker": "w1", "timestamp": T0 + 20_000, **stats})
     assert api.ok("workers.get_activity_report", week)["total"] == {
