@@ -14,6 +14,7 @@ from functools import partial
 from typing import get_args
 
 import trio
+import trio.testing
 
 from .config import Settings, SettingsError, setting_docs
 
@@ -67,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        trio.run(_run, settings)
+        # testing mode: trio on a MockClock at real speed, so debug.advance_clock can jump it
+        clock = trio.testing.MockClock(rate=1.0) if settings.testing else None
+        trio.run(_run, settings, clock=clock)
     except OSError as exc:
         print(f"workerhub: {exc}", file=sys.stderr)
         return 1

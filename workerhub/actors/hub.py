@@ -252,11 +252,13 @@ class Hub:
                 log.debug("retention dropped %d reports", dropped)
 
     def reset(self) -> None:
-        """Forget every worker and every stat, at once (for test suites between tests)."""
+        """Forget every worker and every stat, at once, and put wall time back to real time (or to the
+        clock's pinned start): for test suites, between tests."""
         for company in self._companies.values():
             for actor in list(company.actors.values()):
                 actor.retire()
         self._companies.clear()
+        self.clock.start()
 
     def advance_clock(self, seconds: float) -> None:
         """Move time forward (testing mode only: trio must run on a MockClock); expiries fire."""
