@@ -108,6 +108,8 @@ class ServerHandle:
         await trio.testing.wait_all_tasks_blocked()
 
     async def _advance(self, seconds: float) -> None:
+        # Settle first: a response still being sent when time jumps could see its timeouts fire.
+        await trio.testing.wait_all_tasks_blocked()
         self.hub.advance_clock(seconds)
         # let the expired actors' tasks run to completion, so state is settled when we return
         await trio.testing.wait_all_tasks_blocked()
