@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import Any
 
 import trio
 from hypercorn.config import Config as HypercornConfig
@@ -27,7 +29,22 @@ def _hypercorn_config(settings: Settings) -> HypercornConfig:
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 5.0
+    if settings.testing:
+        # Clock jumps (advance_clock) would fire the idle timer of every keep-alive connection at once,
+        # closing connections under a client's next request.
+        config.keep_alive_timeout = math.inf
     return config
+
+
+def _app(hub: Hub) -> Any:
+    app = create_app(hub)
+    if hub.settings.testing:
+        # A clock jump landing just after a response's last byte went out cancels quart's response
+        # timeout scope before the response is closed: the keep-alive connection then hangs (h11 still
+        # in the body state). Times are jumped only in testing mode, so only it drops these timeouts.
+        app.config["RESPONSE_TIMEOUT"] = None
+        app.config["BODY_TIMEOUT"] = None
+    return app
 
 
 async def serve(
@@ -47,6 +64,6 @@ async def serve(
         config = _hypercorn_config(settings)
         async with trio.open_nursery() as nursery:
             urls: list[str] = await nursery.start(
-                partial(hypercorn_serve, create_app(hub), config, shutdown_trigger=shutdown_trigger)
+                partial(hypercorn_serve, _app(hub), config, shutdown_trigger=shutdown_trigger)
             )
             task_status.started((hub, urls))

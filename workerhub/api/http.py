@@ -32,10 +32,6 @@ def create_app(hub: Hub) -> QuartTrio:
     """The ASGI app serving ``hub``; run it on hypercorn's trio worker."""
     app = QuartTrio("workerhub")
     app.config["MAX_CONTENT_LENGTH"] = hub.settings.max_body_bytes
-    if hub.settings.testing:
-        # Clock jumps (debug.advance_clock) would fire quart's 60 s body/response timeouts on requests in
-        # flight; a response cancelled mid-send wedges its keep-alive connection in hypercorn.
-        app.config["BODY_TIMEOUT"] = app.config["RESPONSE_TIMEOUT"] = None
     limit = hub.settings.max_body_bytes
 
     async def call(path: str = "") -> Response:
