@@ -372,3 +372,18 @@ def test_docs_example_against_an_external_server(outside_project: Path, external
     run = _pytest(outside_project, "--workerhub-url", external_server)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "4 passed" in run.stdout
+
+
+def test_docs_show_the_example_files_verbatim() -> None:
+    doc = (ROOT / "docs" / "testing.md").read_text()
+    for example in (EXAMPLE, EXAMPLE.with_name("test_clearml_sdk.py")):
+        assert example.read_text() in doc, f"docs/testing.md must show {example.name} as it is"
+
+
+def test_docs_clearml_sdk_example(tmp_path: Path) -> None:
+    pytest.importorskip("clearml", reason="the SDK example needs clearml")
+    sdk_example = EXAMPLE.with_name("test_clearml_sdk.py")
+    shutil.copy(sdk_example, tmp_path / sdk_example.name)
+    run = _pytest(tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 passed" in run.stdout
