@@ -50,11 +50,12 @@ def test_sdk_registers_reports_and_sees_expiry(clearml_sdk: Any, workerhub: Any)
         timestamp=1_700_000_410_000,  # epoch ms, as the agents send it
         machine_stats={"cpu_usage": [25.0, 75.0], "memory_used": 2048},
     )
-    workers = client.workers.get_all(last_seen=0)
+    workers = client.workers.get_all(last_seen=0)  # a table of typed Worker objects
     assert [w.id for w in workers] == ["sdk-worker"]
+    assert [q.id for q in workers[0].queues] == ["default"]
 
-    keys = client.workers.get_metric_keys(worker_ids=["sdk-worker"])
-    assert {c.name for c in keys} == {"cpu", "memory"}
+    keys = client.workers.get_metric_keys(worker_ids=["sdk-worker"]).categories
+    assert {c.name: c.metric_keys for c in keys} == {"cpu": ["cpu_usage"], "memory": ["memory_used"]}
 
     workerhub.advance_clock(601)  # the SDK's worker has not reported for ten minutes: it is gone
-    assert client.workers.get_all(last_seen=0) == []
+    assert list(client.workers.get_all(last_seen=0)) == []
