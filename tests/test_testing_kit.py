@@ -178,12 +178,10 @@ def test_misuse_gives_clear_errors(workerhub: ServerHandle) -> None:
         workerhub.advance_clock(float("nan"))
     with pytest.raises(TypeError, match="number of seconds"):
         workerhub.advance_clock("10")  # type: ignore[arg-type]
-    with pytest.raises(SettingsError, match="no_such_setting"):
-        with running_server(no_such_setting=1):
-            pass
-    with pytest.raises(ValueError, match="testing mode"):
-        with running_server(testing=False):
-            pass
+    with pytest.raises(SettingsError, match="no_such_setting"), running_server(no_such_setting=1):
+        pass
+    with pytest.raises(ValueError, match="testing mode"), running_server(testing=False):
+        pass
 
 
 def test_handle_used_after_the_block_raises() -> None:
@@ -203,9 +201,9 @@ def test_starting_on_a_port_in_use_raises_server_start_error() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(ServerStartError, match=f"127.0.0.1:{port}: the address is already in use"):
-            with running_server(port=port):
-                pass
+        in_use = f"127.0.0.1:{port}: the address is already in use"
+        with pytest.raises(ServerStartError, match=in_use), running_server(port=port):
+            pass
 
 
 def test_works_from_plain_unittest() -> None:
@@ -227,9 +225,10 @@ def test_works_from_plain_unittest() -> None:
         def test_starts_empty(self) -> None:
             self.assertEqual(ids(self.server.client), [])
 
-    result = unittest.TextTestRunner(stream=open(os.devnull, "w"), verbosity=0).run(
-        unittest.defaultTestLoader.loadTestsFromTestCase(AgentTest)
-    )
+    with open(os.devnull, "w") as quiet:
+        result = unittest.TextTestRunner(stream=quiet, verbosity=0).run(
+            unittest.defaultTestLoader.loadTestsFromTestCase(AgentTest)
+        )
     assert result.wasSuccessful() and result.testsRun == 2, result.failures + result.errors
 
 
@@ -316,7 +315,7 @@ def _pytest(
     # a clean slate: none of this run's PYTEST_* variables (PYTEST_CURRENT_TEST, PYTEST_ADDOPTS, ...)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")} | (env or {})
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(cwd), *args]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from workerhub.testing import WorkerhubServer
+
 pytest.importorskip("clearml", reason="the SDK example needs clearml: pip install 'clearml==2.1.*'")
 
 CLEARML_CONF = """
@@ -37,12 +39,12 @@ def clearml_sdk(workerhub_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
         monkeypatch.setenv(name, workerhub_url)
     monkeypatch.setenv("CLEARML_API_ACCESS_KEY", "test-key")
     monkeypatch.setenv("CLEARML_API_SECRET_KEY", "test-secret")
-    from clearml.backend_api.session.client import APIClient
+    from clearml.backend_api.session.client import APIClient  # imported once the environment is set
 
     return APIClient()  # calls auth.login on construction
 
 
-def test_sdk_registers_reports_and_sees_expiry(clearml_sdk: Any, workerhub: Any) -> None:
+def test_sdk_registers_reports_and_sees_expiry(clearml_sdk: Any, workerhub: WorkerhubServer) -> None:
     client = clearml_sdk
     client.workers.register(worker="sdk-worker", queues=["default"], timeout=600)
     client.workers.status_report(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from workerhub.testing import ApiError, Client
+from workerhub.testing import ApiError, Client, WorkerhubServer
 
 # Report timestamps are epoch milliseconds; get_stats ranges are epoch seconds. T0 sits on a 10-minute boundary.
 T0 = 1_700_000_400  # seconds
@@ -77,7 +77,7 @@ def test_agent_registers_and_reports(workerhub_url: str, workerhub_client: Clien
     assert worker_ids(workerhub_client) == []
 
 
-def test_silent_agent_expires_after_its_timeout(workerhub) -> None:  # noqa: ANN001 (a WorkerhubServer)
+def test_silent_agent_expires_after_its_timeout(workerhub: WorkerhubServer) -> None:
     agent = FakeAgent(workerhub.url, "flaky-box", timeout=600)
     agent.start(queues=["default"])
 
@@ -91,7 +91,7 @@ def test_silent_agent_expires_after_its_timeout(workerhub) -> None:  # noqa: ANN
     assert err.value.codes == (400, 1004)  # worker is not registered
 
 
-def test_reports_keep_an_agent_alive(workerhub) -> None:  # noqa: ANN001
+def test_reports_keep_an_agent_alive(workerhub: WorkerhubServer) -> None:
     agent = FakeAgent(workerhub.url, "busy-box", timeout=60)
     agent.start(queues=[])
     for minute in range(10):  # each report renews the 60 s timeout

@@ -12,7 +12,7 @@ import json
 import threading
 import urllib.parse
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self
 
 __all__ = ["ApiError", "Client"]
 
@@ -101,7 +101,7 @@ class Client:
                 self._conn.close()
                 self._conn = None
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

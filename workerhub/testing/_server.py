@@ -23,7 +23,7 @@ from ..config import Settings
 from ..server import serve
 from ._client import Client
 
-__all__ = ["ServerHandle", "ServerStartError", "ServerStoppedError", "running_server", "check_seconds"]
+__all__ = ["ServerHandle", "ServerStartError", "ServerStoppedError", "check_seconds", "running_server"]
 
 T = TypeVar("T")
 
@@ -165,7 +165,7 @@ def running_server(**settings: Any) -> Iterator[ServerHandle]:
     def thread_main() -> None:
         try:
             trio.run(main, clock=trio.testing.MockClock(rate=1.0))
-        except BaseException as exc:  # reported to the caller's thread below
+        except BaseException as exc:  # noqa: BLE001 -- re-raised in the caller's thread below
             box["error"] = exc
 
     thread = threading.Thread(target=thread_main, name="workerhub-server", daemon=True)

@@ -122,8 +122,8 @@ def _needs_pytest_trio() -> None:
 
 
 try:
-    from pytest_trio import trio_fixture
+    from pytest_trio import trio_fixture  # type: ignore[import-untyped]
 except ImportError:  # pytest-trio is optional: only the async fixture needs it
-    workerhub_hub = pytest.fixture(_needs_pytest_trio, name="workerhub_hub")  # type: ignore[assignment]
+    workerhub_hub = pytest.fixture(_needs_pytest_trio, name="workerhub_hub")
 else:
     workerhub_hub = trio_fixture(workerhub_hub)
