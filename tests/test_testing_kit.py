@@ -239,6 +239,20 @@ def test_keep_alive_connection_survives_big_clock_jumps(workerhub: ServerHandle)
         workerhub.advance_clock(120)
 
 
+async def test_the_sync_handle_works_inside_async_tests(workerhub: ServerHandle) -> None:
+    # trio refuses blocking cross-thread calls from inside a run: the handle routes them through a thread
+    workerhub.client.call("workers.register", worker="w", timeout=10)
+    workerhub.advance_clock(11)
+    assert ids(workerhub.client) == []
+    workerhub.reset()
+    assert workerhub.statistics()["companies"] == 0
+
+
+def test_the_handle_refuses_its_own_server_thread(workerhub: ServerHandle) -> None:
+    with pytest.raises(RuntimeError, match="own trio thread"):
+        workerhub.run_sync(workerhub.reset)
+
+
 # --- the debug endpoints over HTTP -----------------------------------------------------------------------
 
 

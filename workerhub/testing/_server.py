@@ -68,17 +68,22 @@ class ServerHandle:
 
     def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the server's trio thread and return its result (e.g. ``hub.get_all``)."""
-        self._check_running()
-        try:
-            return trio.from_thread.run_sync(fn, *args, trio_token=self._token)
-        except trio.RunFinishedError:
-            raise ServerStoppedError(f"the workerhub at {self.url} is no longer running") from None
+        return self._on_server(lambda: trio.from_thread.run_sync(fn, *args, trio_token=self._token))
 
     def run(self, afn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run ``await afn(*args)`` on the server's trio thread and return its result."""
+        return self._on_server(lambda: trio.from_thread.run(afn, *args, trio_token=self._token))
+
+    def _on_server(self, call: Callable[[], T]) -> T:
         self._check_running()
         try:
-            return trio.from_thread.run(afn, *args, trio_token=self._token)
+            if not trio.lowlevel.in_trio_run():
+                return call()
+            # Called from async code (e.g. a pytest-trio test): trio refuses blocking cross-thread calls
+            # from inside a run, so make the call from a helper thread and wait for it (a few ms).
+            if trio.lowlevel.current_trio_token() is self._token:
+                raise RuntimeError("a ServerHandle cannot be used from the server's own trio thread")
+            return _in_helper_thread(call)
         except trio.RunFinishedError:
             raise ServerStoppedError(f"the workerhub at {self.url} is no longer running") from None
 
@@ -186,6 +191,23 @@ def running_server(**settings: Any) -> Iterator[ServerHandle]:
         thread.join()
         if "error" in box:
             raise box["error"]
+
+
+def _in_helper_thread(call: Callable[[], T]) -> T:
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 -- re-raised in the caller's thread below
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="workerhub-handle-call", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
 
 
 def _start_error(config: Settings, error: BaseException | None) -> ServerStartError:
