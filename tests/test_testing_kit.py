@@ -49,6 +49,19 @@ def report(client: Client, worker: str, at: float, **machine_stats: Any) -> None
     client.call("workers.status_report", worker=worker, timestamp=int(at * 1000), machine_stats=machine_stats)
 
 
+def test_public_surface() -> None:
+    import workerhub.testing as kit
+    from workerhub.testing import plugin
+
+    assert sorted(kit.__all__) == [
+        "ApiError", "Client", "RemoteServer", "ServerHandle", "ServerStartError", "ServerStoppedError",
+        "WorkerhubServer", "running_server",
+    ]  # fmt: skip
+    assert set(plugin.__all__) == {
+        "workerhub", "workerhub_client", "workerhub_hub", "workerhub_server", "workerhub_settings", "workerhub_url",
+    }  # fmt: skip
+
+
 # --- the handle and its client -------------------------------------------------------------------------
 
 

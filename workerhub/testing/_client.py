@@ -91,7 +91,9 @@ class Client:
             raise ApiError(endpoint, status, 0, raw.decode("utf-8", "replace")[:500]) from None
         if code != 200 or status != 200:
             raise ApiError(endpoint, code, subcode, message, data)
-        return data if isinstance(data, dict) else {"value": data}
+        if not isinstance(data, dict):
+            raise ApiError(endpoint, status, 0, f"the reply's data is not an object: {data!r:.200}")
+        return data
 
     def close(self) -> None:
         """Close the connection; further calls raise ``RuntimeError``."""
