@@ -14,7 +14,7 @@ import httpx
 import msgpack
 import pytest
 
-from workerhub.testing import ServerHandle, running_server
+from workerhub.testing import ServerHandle, WorkerhubServer
 
 
 @dataclass
@@ -82,16 +82,15 @@ APIS = {"json": JsonApi, "msgpack": MsgpackApi}
 
 
 @pytest.fixture(scope="session")
-def server() -> Iterator[ServerHandle]:
-    with running_server() as handle:
-        yield handle
+def server(workerhub_server: WorkerhubServer) -> WorkerhubServer:
+    """The session server: the workerhub plugin's (dogfooding; ``--workerhub-url`` runs against another)."""
+    return workerhub_server
 
 
 @pytest.fixture
-def hub_server(server: ServerHandle) -> ServerHandle:
-    """The session server, with all state cleared before the test."""
-    server.reset()
-    return server
+def hub_server(workerhub: WorkerhubServer) -> WorkerhubServer:
+    """The session server, with all state cleared before the test (the plugin's ``workerhub`` fixture)."""
+    return workerhub
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any, get_args
 
 import trio
+import trio.testing
 
 from .api.auth import check_settings
 from .config import Settings, SettingsError, setting_docs
@@ -148,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     from .persistence import PersistenceError
 
     try:
-        trio.run(_run, settings)
+        # testing mode: trio on a MockClock at real speed, so debug.advance_clock can jump it
+        clock = trio.testing.MockClock(rate=1.0) if settings.testing else None
+        trio.run(_run, settings, clock=clock)
     except BaseException as exc:
         failure = _leaf(exc, PersistenceError) or _leaf(exc, OSError)
         if failure is None:

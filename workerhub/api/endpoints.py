@@ -6,13 +6,17 @@ it raises :class:`~workerhub.errors.WorkerhubError` for anything the client did 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import trio
+import trio.testing
+
 from ..actors import Hub
-from ..errors import BadRequest, EndpointNotFound, InvalidVersion, ValidationError
+from ..errors import BadRequest, EndpointNotFound, Forbidden, InvalidVersion, ValidationError
 from ..messages import DEFAULT_IDENTITY, Identity
 from . import parse
 from .auth import Authenticator
@@ -80,11 +84,29 @@ async def _ping(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
     return {"msg": "workerhub"}
 
 
+def _require_testing(hub: Hub, name: str) -> None:
+    # Clock control and reset would let any caller expire or wipe a real fleet: testing mode only.
+    if not hub.settings.testing:
+        raise Forbidden(f"{name} is only available when the server runs in testing mode (--testing)")
+
+
 async def _advance_clock(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
+    """debug.advance_clock {seconds}: move time forward; expired workers are gone when it returns."""
+    _require_testing(hub, "debug.advance_clock")
     seconds = body.get("seconds") if isinstance(body, dict) else None
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
-        raise ValidationError("seconds must be a number of seconds >= 0", field="seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < math.inf:
+        raise ValidationError("seconds must be a finite number of seconds >= 0", field="seconds")
+    # Let other in-flight requests finish before the jump, and expired actors retire after it.
+    await trio.testing.wait_all_tasks_blocked()
     hub.advance_clock(seconds)
+    await trio.testing.wait_all_tasks_blocked()
+    return {}
+
+
+async def _reset(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
+    """debug.reset: forget every worker and stat (all companies); wall time back to real time."""
+    _require_testing(hub, "debug.reset")
+    hub.reset()
     return {}
 
 
@@ -100,6 +122,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "auth.login": Endpoint(_login, (1, 0)),
     "debug.ping": Endpoint(_ping, (1, 0)),
     "debug.advance_clock": Endpoint(_advance_clock, (1, 0)),
+    "debug.reset": Endpoint(_reset, (1, 0)),
 }
 
 _PATH = re.compile(r"^/*(?:(v[^/]*)/)?([A-Za-z_]\w+\.[A-Za-z_]\w+)/?$")
