@@ -6,7 +6,6 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
 
 import trio
 from hypercorn.config import Config as HypercornConfig
@@ -36,17 +35,6 @@ def _hypercorn_config(settings: Settings) -> HypercornConfig:
         # closing connections under a client's next request.
         config.keep_alive_timeout = math.inf
     return config
-
-
-def _app(hub: Hub) -> Any:
-    app = create_app(hub)
-    if hub.settings.testing:
-        # A clock jump landing just after a response's last byte went out cancels quart's response
-        # timeout scope before the response is closed: the keep-alive connection then hangs (h11 still
-        # in the body state). Times are jumped only in testing mode, so only it drops these timeouts.
-        app.config["RESPONSE_TIMEOUT"] = None
-        app.config["BODY_TIMEOUT"] = None
-    return app
 
 
 async def serve(
