@@ -13,6 +13,7 @@ import trio.testing
 from ..actors import Hub
 from ..config import Settings
 from ..server import serve
+from ..stream import STREAM_SCHEME
 
 __all__ = ["ServerHandle", "running_server"]
 
@@ -20,11 +21,18 @@ T = TypeVar("T")
 
 
 class ServerHandle:
-    """A running server: its ``url``, and calls into its hub from the test's thread."""
+    """A running server: its ``url``, and calls into its hub from the test's thread.
 
-    def __init__(self, url: str, hub: Hub, token: trio.lowlevel.TrioToken) -> None:
+    ``stream_url`` is the msgpack stream's address (``msgpack://127.0.0.1:PORT``) when the server was
+    started with ``msgpack_port`` set, else None.
+    """
+
+    def __init__(
+        self, url: str, hub: Hub, token: trio.lowlevel.TrioToken, stream_url: str | None = None
+    ) -> None:
         self.url = url
         self.hub = hub
+        self.stream_url = stream_url
         self._token = token
 
     def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
@@ -58,7 +66,8 @@ def running_server(**settings: Any) -> Iterator[ServerHandle]:
         try:
             async with trio.open_nursery() as nursery:
                 hub, urls = await nursery.start(_serve, config, stop.wait)
-                box["handle"] = ServerHandle(urls[0], hub, box["token"])
+                stream_url = next((u for u in urls if u.startswith(f"{STREAM_SCHEME}://")), None)
+                box["handle"] = ServerHandle(urls[0], hub, box["token"], stream_url)
                 started.set()
         finally:
             started.set()
