@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from workerhub.client import StreamClient
 from workerhub.testing import ServerHandle, running_server
 
 
@@ -51,9 +52,29 @@ class JsonApi:
         return reply.data
 
 
+class StreamApi:
+    """Calls over the native msgpack stream (one persistent connection per test), same interface as JsonApi."""
+
+    def __init__(self, client: StreamClient) -> None:
+        self.client = client
+
+    def call(self, name: str, body: Any = None, *, method: str = "POST", headers: dict | None = None) -> Reply:
+        if method != "POST" or headers:
+            pytest.skip("HTTP methods and headers have no stream equivalent")
+        r = self.client.call(name, body)
+        assert isinstance(r.data, dict), "data is always an object"
+        return Reply(r.status, r.meta, r.data)
+
+    def ok(self, name: str, body: Any = None) -> dict[str, Any]:
+        """Call and assert success; returns ``data``."""
+        reply = self.call(name, body)
+        assert reply.ok, reply.meta
+        return reply.data
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[ServerHandle]:
-    with running_server() as handle:
+    with running_server(msgpack_port=0) as handle:
         yield handle
 
 
@@ -70,6 +91,11 @@ def http(hub_server: ServerHandle) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture
-def api(http: httpx.Client) -> JsonApi:
-    return JsonApi(http)
+@pytest.fixture(params=["http", "stream"])
+def api(request: pytest.FixtureRequest, hub_server: ServerHandle) -> Iterator[JsonApi | StreamApi]:
+    if request.param == "stream":
+        assert hub_server.stream_url is not None
+        with StreamClient(hub_server.stream_url, timeout=10) as client:
+            yield StreamApi(client)
+    else:
+        yield JsonApi(request.getfixturevalue("http"))

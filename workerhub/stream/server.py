@@ -36,6 +36,7 @@ STREAM_SCHEME = "msgpack"
 
 _RECEIVE_BYTES = 64 * 1024
 _FLUSH_BYTES = 64 * 1024
+_LINGER_SECONDS = 2.0
 
 
 async def serve_stream(
@@ -65,6 +66,19 @@ async def serve_stream(
     async with trio.open_nursery() as nursery:
         await nursery.start(trio.serve_listeners, handle, listeners)
         task_status.started(url)
+
+
+async def _lingering_close(stream: trio.SocketStream) -> None:
+    """Close after an error reply so that the client can read it.
+
+    Closing a socket with unread input makes the kernel send a reset, which discards the reply still
+    queued on the client's side. So: end our direction, then read and drop what the client is still
+    sending (never buffered), for at most ``_LINGER_SECONDS``.
+    """
+    with trio.move_on_after(_LINGER_SECONDS):
+        await stream.send_eof()
+        while await stream.receive_some(_RECEIVE_BYTES):
+            pass
 
 
 def _identify(hub: Hub, token: Any) -> Identity:
@@ -115,6 +129,7 @@ class _Connection:
                         _status, reply = error_envelope("", DEFAULT_VERSION, uuid.uuid4().hex, None, exc)
                         out += encode_reply(self._packer, None, reply)
                         await stream.send_all(out)
+                        await _lingering_close(stream)
                         return
                     if out:
                         await stream.send_all(out)
