@@ -75,8 +75,12 @@ class StreamClient:
         replies: dict[int, Reply] = {}
         in_flight = 0
         try:
+            refill_at = max(0, window // 2)
+            refilling = True
             while True:
-                while not exhausted and in_flight < window:
+                # Refill only once half the window has drained: requests go out in large writes and
+                # replies come back in large reads, not one small syscall pair per call.
+                while not exhausted and in_flight < window and (in_flight <= refill_at or refilling):
                     item = next(source, None)
                     if item is None:
                         exhausted = True
@@ -85,6 +89,7 @@ class StreamClient:
                     order.append(request_id)
                     pending += encode_request(request_id, item[0], item[1], token=token)
                     in_flight += 1
+                refilling = False
                 if in_flight == 0:
                     return [replies.pop(i) for i in order]
                 readable, writable, _ = select.select([sock], [sock] if pending else [], [], self._timeout)
