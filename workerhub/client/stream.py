@@ -75,11 +75,11 @@ class StreamClient:
         replies: dict[int, Reply] = {}
         in_flight = 0
         try:
-            refill_at = max(0, window // 2)
+            refill_at = window - max(1, window // 4)
             refilling = True
             while True:
-                # Refill only once half the window has drained: requests go out in large writes and
-                # replies come back in large reads, not one small syscall pair per call.
+                # Refill once a quarter of the window has drained: requests go out in writes of many
+                # calls (not one syscall pair per call) while the server still has the rest to run.
                 while not exhausted and in_flight < window and (in_flight <= refill_at or refilling):
                     item = next(source, None)
                     if item is None:

@@ -35,7 +35,9 @@ STREAM_SCHEME = "msgpack"
 """URL scheme of the stream's address as :func:`serve_stream` reports it: ``msgpack://127.0.0.1:8009``."""
 
 _RECEIVE_BYTES = 64 * 1024
-_FLUSH_BYTES = 64 * 1024
+# Replies go out at least every 16 KiB (~70 status_report replies): large enough to amortise the send,
+# small enough that a pipelining client gets replies back, and refills, while the batch is still running.
+_FLUSH_BYTES = 16 * 1024
 _LINGER_SECONDS = 2.0
 
 
