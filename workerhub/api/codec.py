@@ -39,7 +39,6 @@ def decode_body(body: bytes, content_type: str | None, limit: int) -> Any:
                 body,
                 raw=False,
                 strict_map_key=True,
-                max_buffer_size=limit,
                 max_str_len=limit,
                 max_bin_len=limit,
                 max_array_len=len(body),
