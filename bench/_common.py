@@ -8,6 +8,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,18 +78,71 @@ def server(kind: str, *, pin: bool, stream: bool = False) -> Iterator[dict[str, 
 
 
 def load(server_pid: int, args: list[str], *, pin: bool) -> dict[str, Any]:
-    """Run loadgen.py with ``args``; adds the server's CPU use over the run (util, µs per request)."""
-    cmd = _pinned([sys.executable, os.path.join(HERE, "loadgen.py"), *args], LOADGEN_CORE, pin)
-    c0, t0 = cpu_seconds(server_pid), time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    c1, t1 = cpu_seconds(server_pid), time.perf_counter()
-    if out.returncode != 0:
-        raise RuntimeError(f"loadgen failed: {out.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    util = (c1 - c0) / (t1 - t0)
-    result["server_cpu_util"] = util
-    result["server_cpu_us_per_req"] = util / result["rps"] * 1e6 if result["rps"] else float("nan")
-    return result
+    """Run loadgen.py with ``args``; adds the server's CPU use over the measured window (util, µs/request).
+
+    loadgen prints ``MEASURE start`` / ``MEASURE end`` around its measured window (after priming and
+    warm-up); the server's CPU time is sampled at those lines.
+    """
+    return load_together([(server_pid, args)], pin=pin)[0]
+
+
+def load_together(runs: list[tuple[int, list[str]]], *, pin: bool) -> list[dict[str, Any]]:
+    """Several loadgen runs whose timed phases start together: each primes its server, says READY, and
+    all are released at once. One thread per run reads its output and samples its server's CPU."""
+    procs = [
+        subprocess.Popen(
+            _pinned([sys.executable, "-u", os.path.join(HERE, "loadgen.py"), "--sync", *args], LOADGEN_CORE, pin),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for _pid, args in runs
+    ]
+    ready = threading.Barrier(len(runs) + 1)
+    results: list[Any] = [RuntimeError("no result")] * len(runs)
+
+    def follow(i: int, pid: int, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        marks: dict[str, tuple[float, float]] = {}
+        last = ""
+        for line in proc.stdout:
+            if line.startswith("READY"):
+                try:
+                    ready.wait()
+                except threading.BrokenBarrierError:
+                    pass
+            elif line.startswith("MEASURE "):
+                marks[line.split()[1]] = (cpu_seconds(pid), time.perf_counter())
+            elif line.strip():
+                last = line
+        stderr = proc.stderr.read() if proc.stderr else ""
+        if proc.wait() != 0 or "start" not in marks or "end" not in marks:
+            ready.abort()
+            results[i] = RuntimeError(f"loadgen failed: {stderr[-2000:]}")
+            return
+        result: dict[str, Any] = json.loads(last)
+        (c0, t0), (c1, t1) = marks["start"], marks["end"]
+        util = (c1 - c0) / (t1 - t0)
+        result["server_cpu_util"] = util
+        result["server_cpu_us_per_req"] = util / result["rps"] * 1e6 if result["rps"] else float("nan")
+        results[i] = result
+
+    threads = [threading.Thread(target=follow, args=(i, run[0], p)) for i, (run, p) in enumerate(zip(runs, procs))]
+    for t in threads:
+        t.start()
+    try:
+        ready.wait(timeout=600)
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+    except threading.BrokenBarrierError:
+        for p in procs:
+            p.kill()
+    for t in threads:
+        t.join()
+    for r in results:
+        if isinstance(r, Exception):
+            raise r
+    return results
 
 
 def median(rows: list[dict[str, Any]], key: str) -> float:

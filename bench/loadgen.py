@@ -25,6 +25,7 @@ import re
 import selectors
 import socket
 import statistics
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -123,6 +124,8 @@ def run_http(url: str, conns: int, duration: float, agents: int, rate: float | N
         "Content-Type: application/json\r\nContent-Length: "
     ).encode()
     reports = fleet_reports(agents)
+    _prime_http(url, reports, agents)
+    _ready()
     sel = selectors.DefaultSelector()
     pool = [_HttpConn(i, host, port) for i in range(conns)]
     for c in pool:
@@ -142,7 +145,10 @@ def run_http(url: str, conns: int, duration: float, agents: int, rate: float | N
         c.sent_at, c.busy = due, True
 
     now = time.perf_counter()
+    marked = False
     while now < t_end:
+        if not marked and now >= measure_from:
+            marked = _mark("start")
         for i, c in enumerate(pool):
             if not c.busy and next_due[i] <= now:
                 send(c, next_due[i] if rate else now)
@@ -170,6 +176,7 @@ def run_http(url: str, conns: int, duration: float, agents: int, rate: float | N
                 errors += status != 200
             next_due[c.index] = next_due[c.index] + period if rate else t
         now = time.perf_counter()
+    _mark("end")
     elapsed = now - measure_from
     for c in pool:
         c.sock.close()
@@ -205,10 +212,12 @@ def run_stream(
 
     done = errors = 0
     first_error: str | None = None
+    _ready()
     with StreamClient(url) as client:
         t_end_warm = time.perf_counter() + warmup
         while time.perf_counter() < t_end_warm:
             client.call_many(calls(), window=window)
+        _mark("start")
         t0 = time.perf_counter()
         while (now := time.perf_counter()) < t0 + duration:
             replies = client.call_many(calls(), window=window)
@@ -217,10 +226,39 @@ def run_stream(
             errors += len(bad)
             if bad and first_error is None:
                 first_error = bad[0].meta.get("result_msg")
+    _mark("end")
     out = _summary("stream", done, errors, now - t0, [])
     if first_error is not None:
         out["first_error"] = first_error
     return out
+
+
+def _ready() -> None:
+    """With ``--sync``: say READY on stdout and wait for a line on stdin, so that the driver can start
+    several load generators' timed phases together."""
+    if _SYNC:
+        print("READY", flush=True)
+        sys.stdin.readline()
+
+
+_SYNC = False
+
+
+def _mark(what: str) -> bool:
+    """Tell the benchmark driver (reading our stdout) that the measured window starts or ends, so it
+    samples the server's CPU time exactly around it."""
+    print(f"MEASURE {what}", flush=True)
+    return True
+
+
+def _prime_http(url: str, reports: Iterator[dict[str, Any]], agents: int) -> None:
+    """Send each agent's first report before anything is timed: the server registers every agent (an actor
+    and a history each) once, which is not the steady state being measured."""
+    from workerhub.client import HttpClient
+
+    with HttpClient(url) as client:
+        for _ in range(agents):
+            client.call("workers.status_report", next(reports))
 
 
 def _summary(kind: str, done: int, errors: int, elapsed: float, latencies: list[float]) -> dict[str, Any]:
@@ -244,7 +282,10 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=None, help="HTTP open loop: total req/s scheduled")
     ap.add_argument("--window", type=int, default=256, help="stream: calls in flight")
     ap.add_argument("--call", default="workers.status_report", help="stream: the call (debug.ping: no body)")
+    ap.add_argument("--sync", action="store_true", help="after priming, print READY and wait for a stdin line")
     a = ap.parse_args()
+    global _SYNC
+    _SYNC = a.sync
     if a.transport == "http":
         result = run_http(a.url, a.conns, a.duration, a.agents, a.rate, a.warmup)
     else:
