@@ -91,8 +91,13 @@ def load_together(runs: list[tuple[int, list[str]]], *, pin: bool) -> list[dict[
     all are released at once. One thread per run reads its output and samples its server's CPU."""
     procs = [
         subprocess.Popen(
-            _pinned([sys.executable, "-u", os.path.join(HERE, "loadgen.py"), "--sync", *args], LOADGEN_CORE, pin),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            _pinned(
+                [sys.executable, "-u", os.path.join(HERE, "loadgen.py"), "--sync", *args], LOADGEN_CORE, pin
+            ),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _pid, args in runs
     ]
@@ -125,7 +130,9 @@ def load_together(runs: list[tuple[int, list[str]]], *, pin: bool) -> list[dict[
         result["server_cpu_us_per_req"] = util / result["rps"] * 1e6 if result["rps"] else float("nan")
         results[i] = result
 
-    threads = [threading.Thread(target=follow, args=(i, run[0], p)) for i, (run, p) in enumerate(zip(runs, procs))]
+    threads = [
+        threading.Thread(target=follow, args=(i, run[0], p)) for i, (run, p) in enumerate(zip(runs, procs))
+    ]
     for t in threads:
         t.start()
     try:

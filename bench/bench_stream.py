@@ -42,7 +42,16 @@ def main() -> None:
                     args = ["http", "--url", srv["http"], "--conns", str(a.conns), *common]
                 else:
                     call = {"status_report": "workers.status_report"}.get(case.split()[1], case.split()[1])
-                    args = ["stream", "--url", srv["stream"], "--window", str(a.window), "--call", call, *common]
+                    args = [
+                        "stream",
+                        "--url",
+                        srv["stream"],
+                        "--window",
+                        str(a.window),
+                        "--call",
+                        call,
+                        *common,
+                    ]
                 r = c.load(srv["pid"], args, pin=pin)
                 r.update(case=case, round=rnd)
                 rows[case].append(r)
@@ -51,20 +60,32 @@ def main() -> None:
 
     where = "server core 0 / loadgen core 1" if pin else "unpinned"
     print(f"\n## stream vs HTTP, {a.rounds} rounds x {a.duration:.0f} s, {where}, window {a.window}\n")
-    print("| case | req/s (median) | req/s range | server CPU util | server CPU µs/req | req/s per busy server core |")
+    print(
+        "| case | req/s (median) | req/s range | server CPU util | server CPU µs/req | req/s per busy server core |"
+    )
     print("|---|---|---|---|---|---|")
     for case in CASES:
         rs = rows[case]
         us = c.median(rs, "server_cpu_us_per_req")
-        print(f"| {case} | {c.median(rs, 'rps'):.0f} | {c.spread(rs, 'rps')} | "
-              f"{c.median(rs, 'server_cpu_util'):.2f} | {us:.1f} | {1e6 / us:.0f} |")
-    cpu_ratio = c.median(rows[CASES[0]], "server_cpu_us_per_req") / c.median(rows[CASES[1]], "server_cpu_us_per_req")
-    print(f"\nstream / HTTP status_report req/s: median of per-round ratios **{statistics.median(ratios):.1f}x** "
-          f"(rounds: {', '.join(f'{x:.1f}' for x in ratios)}; target >= 10x)")
-    print(f"stream / HTTP status_report by server CPU per request (the rate ratio on one saturated core): "
-          f"**{cpu_ratio:.1f}x**")
-    print("(server CPU util well below 1.00 means the server was starved of CPU by other processes, or idle; "
-          "then the CPU-cost ratio is the one to trust)")
+        print(
+            f"| {case} | {c.median(rs, 'rps'):.0f} | {c.spread(rs, 'rps')} | "
+            f"{c.median(rs, 'server_cpu_util'):.2f} | {us:.1f} | {1e6 / us:.0f} |"
+        )
+    cpu_ratio = c.median(rows[CASES[0]], "server_cpu_us_per_req") / c.median(
+        rows[CASES[1]], "server_cpu_us_per_req"
+    )
+    print(
+        f"\nstream / HTTP status_report req/s: median of per-round ratios **{statistics.median(ratios):.1f}x** "
+        f"(rounds: {', '.join(f'{x:.1f}' for x in ratios)}; target >= 10x)"
+    )
+    print(
+        f"stream / HTTP status_report by server CPU per request (the rate ratio on one saturated core): "
+        f"**{cpu_ratio:.1f}x**"
+    )
+    print(
+        "(server CPU util well below 1.00 means the server was starved of CPU by other processes, or idle; "
+        "then the CPU-cost ratio is the one to trust)"
+    )
 
 
 if __name__ == "__main__":

@@ -116,7 +116,9 @@ def _response_complete(buf: bytes) -> tuple[int, int] | None:
     return int(buf[9:12]), total
 
 
-def run_http(url: str, conns: int, duration: float, agents: int, rate: float | None, warmup: float) -> dict[str, Any]:
+def run_http(
+    url: str, conns: int, duration: float, agents: int, rate: float | None, warmup: float
+) -> dict[str, Any]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     prefix = (
@@ -262,9 +264,14 @@ def _prime_http(url: str, reports: Iterator[dict[str, Any]], agents: int) -> Non
 
 
 def _summary(kind: str, done: int, errors: int, elapsed: float, latencies: list[float]) -> dict[str, Any]:
-    out: dict[str, Any] = {"transport": kind, "requests": done, "errors": errors, "seconds": elapsed,
-                           "rps": done / elapsed if elapsed > 0 else 0.0,
-                           "loadgen_cpu_s": sum(os.times()[:2])}
+    out: dict[str, Any] = {
+        "transport": kind,
+        "requests": done,
+        "errors": errors,
+        "seconds": elapsed,
+        "rps": done / elapsed if elapsed > 0 else 0.0,
+        "loadgen_cpu_s": sum(os.times()[:2]),
+    }
     if latencies:
         q = statistics.quantiles(latencies, n=100, method="inclusive")
         out["p50_ms"], out["p99_ms"] = q[49] * 1e3, q[98] * 1e3
@@ -282,7 +289,9 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=None, help="HTTP open loop: total req/s scheduled")
     ap.add_argument("--window", type=int, default=256, help="stream: calls in flight")
     ap.add_argument("--call", default="workers.status_report", help="stream: the call (debug.ping: no body)")
-    ap.add_argument("--sync", action="store_true", help="after priming, print READY and wait for a stdin line")
+    ap.add_argument(
+        "--sync", action="store_true", help="after priming, print READY and wait for a stdin line"
+    )
     a = ap.parse_args()
     global _SYNC
     _SYNC = a.sync

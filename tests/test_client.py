@@ -59,7 +59,9 @@ def test_stream_and_http_see_the_same_hub(hub_server: ServerHandle) -> None:
 def test_call_many_small_window_keeps_order(hub_server: ServerHandle) -> None:
     assert hub_server.stream_url is not None
     with StreamClient(hub_server.stream_url) as client:
-        calls = [("workers.register", {"worker": f"w{i}"}) if i % 2 else ("workers.nope", {}) for i in range(41)]
+        calls = [
+            ("workers.register", {"worker": f"w{i}"}) if i % 2 else ("workers.nope", {}) for i in range(41)
+        ]
         replies = client.call_many(calls, window=3)
         assert [r.code for r in replies] == [(200, 0) if i % 2 else (404, 0) for i in range(41)]
         assert client.call_many([]) == []

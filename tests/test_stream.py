@@ -64,8 +64,10 @@ def code(reply: dict[str, Any]) -> tuple[int, int]:
 
 def test_pipelined_requests_answered_in_order_with_ids_echoed(raw: RawConn) -> None:
     frames = [encode_request(1, "workers.register", {"worker": "w1"})]
-    frames += [encode_request(f"r{i}", "workers.status_report", {**REPORT, "timestamp": 1_700_000_000_000 + i})
-               for i in range(200)]
+    frames += [
+        encode_request(f"r{i}", "workers.status_report", {**REPORT, "timestamp": 1_700_000_000_000 + i})
+        for i in range(200)
+    ]
     frames.append(encode_request(b"\x00bin", "workers.get_all", {"last_seen": 0}))
     raw.send(b"".join(frames))  # one write: every request is in flight before the first reply
     replies = raw.replies(202)
@@ -87,7 +89,9 @@ def test_reply_envelope_matches_http(raw: RawConn, api: JsonApi) -> None:
     assert reply["meta"]["result_msg"] == via_api.meta["result_msg"]
     assert reply["meta"]["trx"] == "trx-1"
     assert reply["meta"]["endpoint"] == {
-        "name": "workers.status_report", "requested_version": "2.4", "actual_version": "2.4"
+        "name": "workers.status_report",
+        "requested_version": "2.4",
+        "actual_version": "2.4",
     }
 
 
@@ -119,7 +123,9 @@ def test_versions_and_unknown_calls_resolve_like_paths(raw: RawConn) -> None:
         (msgpack.packb({1: "int keys"}), None),  # map keys must be strings
     ],
 )
-def test_garbage_frames_get_400_and_the_connection_survives(raw: RawConn, payload: bytes, reply_id: Any) -> None:
+def test_garbage_frames_get_400_and_the_connection_survives(
+    raw: RawConn, payload: bytes, reply_id: Any
+) -> None:
     raw.send(encode_frame(payload) + encode_request(2, "debug.ping"))
     bad, good = raw.replies(2)
     assert code(bad) == (400, 0) and bad["id"] == reply_id and bad["data"] == {}
@@ -127,7 +133,9 @@ def test_garbage_frames_get_400_and_the_connection_survives(raw: RawConn, payloa
 
 
 def test_a_bad_body_is_a_validation_error(raw: RawConn) -> None:
-    raw.send(encode_request(1, "workers.register", [1, 2]) + encode_request(2, "workers.register", {"worker": 5}))
+    raw.send(
+        encode_request(1, "workers.register", [1, 2]) + encode_request(2, "workers.register", {"worker": 5})
+    )
     r = raw.replies(2)
     assert code(r[0]) == (400, 12) and code(r[1]) == (400, 12)
     assert "worker" in r[1]["meta"]["result_msg"]

@@ -61,8 +61,10 @@ class HttpClient:
         A keep-alive connection the server closed while idle is reopened once, transparently; only
         failures before any reply byte arrived are retried, so a call never runs twice because of it.
         """
-        payload = msgpack.packb({} if body is None else body) if self._msgpack else orjson.dumps(
-            {} if body is None else body
+        payload = (
+            msgpack.packb({} if body is None else body)
+            if self._msgpack
+            else orjson.dumps({} if body is None else body)
         )
         path = f"{self._prefix}/{name}"
         for attempt in (0, 1):

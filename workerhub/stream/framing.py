@@ -129,7 +129,9 @@ def decode_request(payload: bytes, limit: int) -> StreamRequest:
     except Exception as exc:  # msgpack raises many unrelated types for garbage
         raise BadRequest(f"invalid msgpack request: {exc}") from None
     if not isinstance(request, dict):
-        raise BadRequest(f"a request is a msgpack map with keys id, call, body, token; got {type(request).__name__}")
+        raise BadRequest(
+            f"a request is a msgpack map with keys id, call, body, token; got {type(request).__name__}"
+        )
     body = request.get("body")
     return StreamRequest(
         id=request.get("id"),

@@ -48,7 +48,7 @@ async def serve_stream(
     port: int | None = None,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve the stream on ``host``:``port`` (default: the hub's ``host`` and ``msgpack_port``) until cancelled.
+    """Serve the stream on ``host``:``port`` until cancelled (default: the hub's ``host`` and ``msgpack_port``).
 
     ``task_status.started(url)`` reports ``msgpack://host:port`` with port 0 resolved to the bound port.
     Frames larger than ``Settings.max_body_bytes`` are refused (413) and close their connection.
@@ -164,5 +164,7 @@ class _Connection:
             _status, reply = error_envelope(name, version, call_id, trx, exc)
         except Exception as exc:
             log.exception("unhandled error in %s", name)
-            _status, reply = error_envelope(name, version, call_id, trx, ServerError(str(exc) or type(exc).__name__))
+            _status, reply = error_envelope(
+                name, version, call_id, trx, ServerError(str(exc) or type(exc).__name__)
+            )
         return encode_reply(self._packer, request_id, reply)
