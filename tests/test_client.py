@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Literal
 
 import pytest
+import trio
 
-from workerhub.client import CallError, HttpClient, StreamClient
+from workerhub.client import CallError, HttpClient, StreamClient, StreamError, open_stream_client
 from workerhub.testing import ServerHandle
 
 REPORT = {"worker": "w1", "timestamp": 1_700_000_000_000, "machine_stats": {"cpu_usage": [10, 20]}}
@@ -65,3 +66,34 @@ def test_call_many_small_window_keeps_order(hub_server: ServerHandle) -> None:
         replies = client.call_many(calls, window=3)
         assert [r.code for r in replies] == [(200, 0) if i % 2 else (404, 0) for i in range(41)]
         assert client.call_many([]) == []
+
+
+async def test_trio_client_shares_one_connection_between_tasks(hub_server: ServerHandle) -> None:
+    assert hub_server.stream_url is not None
+    async with open_stream_client(hub_server.stream_url, window=8) as client:
+        replies = await client.call_many(
+            ("workers.status_report", {**REPORT, "worker": f"w{i % 5}", "timestamp": REPORT["timestamp"] + i})
+            for i in range(100)
+        )
+        assert len(replies) == 100 and all(r.ok for r in replies)
+        results: dict[int, int] = {}
+
+        async def ask(i: int) -> None:
+            reply = await client.call("workers.get_all", {"last_seen": 0})
+            results[i] = len(reply.unwrap()["workers"])
+
+        async with trio.open_nursery() as nursery:
+            for i in range(20):
+                nursery.start_soon(ask, i)
+        assert results == dict.fromkeys(range(20), 5)
+        assert (await client.call("workers.nope")).code == (404, 0)
+
+
+async def test_trio_client_fails_calls_when_the_server_breaks_off(hub_server: ServerHandle) -> None:
+    assert hub_server.stream_url is not None
+    limit = hub_server.hub.settings.max_body_bytes
+    async with open_stream_client(hub_server.stream_url) as client:
+        with pytest.raises(StreamError):
+            await client.call("workers.register", {"worker": "w1", "pad": "x" * limit})
+        with pytest.raises(StreamError):
+            await client.call("debug.ping")
