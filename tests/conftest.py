@@ -14,6 +14,7 @@ import httpx
 import msgpack
 import pytest
 
+from workerhub.client import StreamClient
 from workerhub.testing import ServerHandle, WorkerhubServer
 
 
@@ -81,6 +82,32 @@ class MsgpackApi(JsonApi):
 APIS = {"json": JsonApi, "msgpack": MsgpackApi}
 
 
+class StreamApi:
+    """Calls over the native msgpack stream (one persistent connection per test), same interface as JsonApi."""
+
+    def __init__(self, client: StreamClient) -> None:
+        self.client = client
+
+    def call(self, name: str, body: Any = None, *, method: str = "POST", headers: dict | None = None) -> Reply:
+        if method != "POST" or headers:
+            pytest.skip("HTTP methods and headers have no stream equivalent")
+        r = self.client.call(name, body)
+        assert isinstance(r.data, dict), "data is always an object"
+        return Reply(r.status, r.meta, r.data)
+
+    def ok(self, name: str, body: Any = None) -> dict[str, Any]:
+        """Call and assert success; returns ``data``."""
+        reply = self.call(name, body)
+        assert reply.ok, reply.meta
+        return reply.data
+
+
+@pytest.fixture(scope="session")
+def workerhub_settings() -> dict[str, Any]:
+    """The session server also serves the msgpack stream, so endpoint tests run over it too."""
+    return {"msgpack_port": 0}
+
+
 @pytest.fixture(scope="session")
 def server(workerhub_server: WorkerhubServer) -> WorkerhubServer:
     """The session server: the workerhub plugin's (dogfooding; ``--workerhub-url`` runs against another)."""
@@ -99,7 +126,14 @@ def http(hub_server: ServerHandle) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture(params=list(APIS))
-def api(request: pytest.FixtureRequest, http: httpx.Client) -> JsonApi:
-    """An API client in each codec: every test using it runs once per codec (JSON and msgpack)."""
-    return APIS[request.param](http)
+@pytest.fixture(params=[*APIS, "stream"])
+def api(request: pytest.FixtureRequest, hub_server: ServerHandle) -> Iterator[JsonApi | StreamApi]:
+    """An API client per transport and codec: HTTP with JSON, HTTP with msgpack, the msgpack stream."""
+    if request.param == "stream":
+        stream_url = getattr(hub_server, "stream_url", None)
+        if stream_url is None:
+            pytest.skip("this server does not serve the msgpack stream")
+        with StreamClient(stream_url, timeout=10) as client:
+            yield StreamApi(client)
+    else:
+        yield APIS[request.param](request.getfixturevalue("http"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from functools import partial
 
 import trio
 from hypercorn.config import Config as HypercornConfig
@@ -17,6 +16,7 @@ from .clock import Clock
 from .config import Settings
 from .persistence import open_store
 from .stats.footprint import retention_footprint
+from .stream import serve_stream
 
 __all__ = ["serve"]
 
@@ -48,8 +48,10 @@ async def serve(
 
     State is loaded from and saved to ``settings.data_dir`` unless ``settings.persist`` is off (see
     docs/persistence.md); a snapshot is written after hypercorn stops, so a graceful stop loses nothing.
-    In-flight requests finish (up to 5 s) before the hub stops. ``task_status.started((hub, urls))``
-    reports the hub and the bound URLs, port 0 resolved to the real port.
+    With ``settings.msgpack_port`` set, the msgpack stream is served too, on that port. In-flight HTTP
+    requests finish (up to 5 s) before the hub stops; stream connections are closed when HTTP has stopped.
+    ``task_status.started((hub, urls))`` reports the hub and the bound URLs, port 0 resolved to the real
+    port: the HTTP URLs, then ``msgpack://host:port`` when the stream is on.
     """
     settings = settings or Settings()
     _log_footprint(settings)
@@ -58,9 +60,15 @@ async def serve(
         async with store.serving(hub):
             config = _hypercorn_config(settings)
             async with trio.open_nursery() as nursery:
-                urls: list[str] = await nursery.start(
-                    partial(hypercorn_serve, create_app(hub), config, shutdown_trigger=shutdown_trigger)
-                )
+
+                async def http(task_status: trio.TaskStatus[list[str]]) -> None:
+                    app = create_app(hub)
+                    await hypercorn_serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)
+                    nursery.cancel_scope.cancel()  # HTTP has shut down gracefully: stop the stream listener too
+
+                urls: list[str] = await nursery.start(http)
+                if settings.msgpack_port is not None:
+                    urls = [*urls, await nursery.start(serve_stream, hub)]
                 task_status.started((hub, urls))
 
 

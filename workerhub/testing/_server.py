@@ -22,6 +22,7 @@ from ..actors import Hub
 from ..config import Settings
 from ..server import serve
 from ._client import Client
+from ..stream import STREAM_SCHEME
 
 __all__ = ["ServerHandle", "ServerStartError", "ServerStoppedError", "check_seconds", "running_server"]
 
@@ -51,13 +52,17 @@ class ServerHandle:
     Get one from :func:`running_server`. Every method may be called from any thread but the server's own.
     """
 
-    def __init__(self, url: str, hub: Hub, token: trio.lowlevel.TrioToken) -> None:
+    def __init__(
+        self, url: str, hub: Hub, token: trio.lowlevel.TrioToken, stream_url: str | None = None
+    ) -> None:
         self.url: str = url
         """Base URL, e.g. ``http://127.0.0.1:41234`` (no trailing slash)."""
         self.hub: Hub = hub
         """The in-process hub. Touch it only on the server's thread: through :meth:`run_sync`."""
         self.client: Client = Client(url)
         """A ready :class:`~workerhub.testing.Client` for this server."""
+        self.stream_url: str | None = stream_url
+        """The msgpack stream's address (``msgpack://127.0.0.1:PORT``) when started with ``msgpack_port``."""
         self._token = token
         self._stopped = False
 
@@ -162,7 +167,8 @@ def running_server(**settings: Any) -> Iterator[ServerHandle]:
         try:
             async with trio.open_nursery() as nursery:
                 hub, urls = await nursery.start(_serve, config, stop.wait)
-                box["handle"] = ServerHandle(urls[0], hub, box["token"])
+                stream_url = next((u for u in urls if u.startswith(f"{STREAM_SCHEME}://")), None)
+                box["handle"] = ServerHandle(urls[0], hub, box["token"], stream_url)
                 started.set()
         finally:
             started.set()

@@ -1,0 +1,92 @@
+"""msgpack stream vs HTTP: workers.status_report rate on one server core, in the same run.
+
+Each round starts one workerhub (pinned to core 0, HTTP and stream ports open) and measures, in turn:
+HTTP status_report (32 keep-alive connections, JSON, closed loop) and stream status_report (one
+connection, pipelined, ``--window`` calls in flight), both with realistic agent bodies; then stream
+debug.ping (no body, no hub work) as the transport's own ceiling. The load generator runs on core 1.
+Medians over rounds, and the median of the per-round ratios.
+
+usage: python bench/bench_stream.py [--rounds 5] [--duration 8] [--window 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+
+import _common as c
+
+CASES = ("http status_report", "stream status_report", "stream debug.ping")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--duration", type=float, default=8.0)
+    ap.add_argument("--warmup", type=float, default=2.0)
+    ap.add_argument("--conns", type=int, default=32)
+    ap.add_argument("--window", type=int, default=256)
+    ap.add_argument("--agents", type=int, default=1000)
+    ap.add_argument("--unpinned", action="store_true")
+    a = ap.parse_args()
+    pin = not a.unpinned
+    rows: dict[str, list[dict]] = {k: [] for k in CASES}
+    ratios: list[float] = []
+    common = ["--duration", str(a.duration), "--warmup", str(a.warmup), "--agents", str(a.agents)]
+    for rnd in range(a.rounds):
+        with c.server("workerhub", pin=pin, stream=True) as srv:
+            order = CASES if rnd % 2 == 0 else (CASES[1], CASES[0], CASES[2])
+            for case in order:
+                if case.startswith("http"):
+                    args = ["http", "--url", srv["http"], "--conns", str(a.conns), *common]
+                else:
+                    call = {"status_report": "workers.status_report"}.get(case.split()[1], case.split()[1])
+                    args = [
+                        "stream",
+                        "--url",
+                        srv["stream"],
+                        "--window",
+                        str(a.window),
+                        "--call",
+                        call,
+                        *common,
+                    ]
+                r = c.load(srv["pid"], args, pin=pin)
+                r.update(case=case, round=rnd)
+                rows[case].append(r)
+                print(json.dumps(r), flush=True)
+        ratios.append(rows[CASES[1]][-1]["rps"] / rows[CASES[0]][-1]["rps"])
+
+    where = "server core 0 / loadgen core 1" if pin else "unpinned"
+    print(f"\n## stream vs HTTP, {a.rounds} rounds x {a.duration:.0f} s, {where}, window {a.window}\n")
+    print(
+        "| case | req/s (median) | req/s range | server CPU util | server CPU µs/req | req/s per busy server core |"
+    )
+    print("|---|---|---|---|---|---|")
+    for case in CASES:
+        rs = rows[case]
+        us = c.median(rs, "server_cpu_us_per_req")
+        print(
+            f"| {case} | {c.median(rs, 'rps'):.0f} | {c.spread(rs, 'rps')} | "
+            f"{c.median(rs, 'server_cpu_util'):.2f} | {us:.1f} | {1e6 / us:.0f} |"
+        )
+    cpu_ratio = c.median(rows[CASES[0]], "server_cpu_us_per_req") / c.median(
+        rows[CASES[1]], "server_cpu_us_per_req"
+    )
+    print(
+        f"\nstream / HTTP status_report req/s: median of per-round ratios **{statistics.median(ratios):.1f}x** "
+        f"(rounds: {', '.join(f'{x:.1f}' for x in ratios)}; target >= 10x)"
+    )
+    print(
+        f"stream / HTTP status_report by server CPU per request (the rate ratio on one saturated core): "
+        f"**{cpu_ratio:.1f}x**"
+    )
+    print(
+        "(server CPU util well below 1.00 means the server was starved of CPU by other processes, or idle; "
+        "then the CPU-cost ratio is the one to trust)"
+    )
+
+
+if __name__ == "__main__":
+    main()
