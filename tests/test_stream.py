@@ -224,3 +224,24 @@ def test_frame_decoder_limit_and_partial_frames() -> None:
     with pytest.raises(Exception) as info:
         d.next_frame()
     assert getattr(info.value, "code", None) == 413
+
+
+def test_credentials_mode_needs_a_token_per_request() -> None:
+    """The stream authenticates like HTTP: no token 401/20, a bad one 401/30, a token from auth.login works."""
+    import base64
+
+    import httpx
+
+    with running_server(msgpack_port=0, auth=("k:" + "s" * 32 + ":acme:bob",)) as server:
+        assert server.stream_url is not None
+        basic = base64.b64encode(("k:" + "s" * 32).encode()).decode()
+        token = httpx.get(f"{server.url}/auth.login", headers={"Authorization": f"Basic {basic}"}).json()["data"]["token"]
+        with StreamClient(server.stream_url, timeout=10) as anonymous:
+            assert anonymous.call("workers.get_all", {}).meta["result_subcode"] == 20
+            assert anonymous.call("debug.ping", {}).status == 200
+        with StreamClient(server.stream_url, timeout=10, token="not-a-token") as forged:
+            assert forged.call("workers.get_all", {}).meta["result_subcode"] == 30
+        with StreamClient(server.stream_url, timeout=10, token=token) as client:
+            assert client.call("workers.register", {"worker": "w1"}).status == 200
+            workers = client.call("workers.get_all", {}).data["workers"]
+            assert [(w["id"], w["company"]["id"], w["user"]["id"]) for w in workers] == [("w1", "acme", "bob")]
