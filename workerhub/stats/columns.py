@@ -10,11 +10,9 @@ clearml-server's to the bit, and a raw value costs 4 bytes. Sums are accumulated
 
 from __future__ import annotations
 
-from operator import itemgetter
+from collections.abc import Sequence
 
 import numpy as np
-
-from ..messages import Sample
 
 __all__ = ["DAY_MS", "HOUR_MS", "SeriesIndex", "TIER_MS", "SERIES", "RawChunk", "TierDay"]
 
@@ -25,8 +23,6 @@ DAY_MS = 86_400_000
 TIER_MS = (600_000, 3_600_000)
 """Bucket sizes of the rollup tiers, finest first: 10 min and 1 h (why no 1 min tier: docs/storage.md)."""
 _SLOTS = tuple(DAY_MS // t for t in TIER_MS)
-
-_KEY = itemgetter(0, 1)
 
 
 class SeriesIndex:
@@ -39,7 +35,7 @@ class SeriesIndex:
         self._index: dict[tuple[str, str], int] = {}
         # A report's key sequence → its column array. Agents send the same shape every time, so this
         # turns ~24 dict look-ups per report into one.
-        self._layouts: dict[tuple[tuple[str, str], ...], np.ndarray] = {}
+        self._layouts: dict[tuple[tuple[str, ...], tuple[str, ...]], np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -51,14 +47,15 @@ class SeriesIndex:
             self.keys.append(key)
         return c
 
-    def layout(self, samples: tuple[Sample, ...] | list[Sample]) -> np.ndarray | None:
-        """Column numbers of ``samples`` (int64), or None when a key repeats (the caller dedupes)."""
-        shape = tuple(map(_KEY, samples))
+    def layout(self, metrics: tuple[str, ...], variants: tuple[str, ...]) -> np.ndarray | None:
+        """Column numbers of a report's series (int64), or None when a key repeats (the caller dedupes)."""
+        shape = (metrics, variants)
         cols = self._layouts.get(shape)
         if cols is None:
-            if len(set(shape)) != len(shape):
+            keys = list(zip(metrics, variants))
+            if len(set(keys)) != len(keys):
                 return None
-            cols = np.fromiter((self.column(k) for k in shape), np.int64, len(shape))
+            cols = np.fromiter((self.column(k) for k in keys), np.int64, len(keys))
             if len(self._layouts) < 4096:  # bounded: a hostile client cannot grow it without limit
                 self._layouts[shape] = cols
         return cols
@@ -102,7 +99,7 @@ class RawChunk:
             vals[: self.n, :old_w] = self.vals[: self.n]
             self.vals = vals
 
-    def add(self, ts_ms: int, has_task: bool, cols: np.ndarray, values: list[float], width: int) -> None:
+    def add(self, ts_ms: int, has_task: bool, cols: np.ndarray, values: Sequence[float], width: int) -> None:
         n = self.n
         if n >= self.vals.shape[0] or width > self.vals.shape[1]:
             self._grow(n + 1, width)

@@ -60,7 +60,7 @@ class WorkerHistory:
     def __init__(self) -> None:
         self._chunks: SortedDict[int, RawChunk] = SortedDict()
         self._days: SortedDict[int, TierDay] = SortedDict()
-        self._cnt = np.zeros(0, np.int64)  # records per column over raw-pending + tiers
+        self._cnt = np.zeros(0, np.int64)  # records per column in the tiers (pending rows: counted on read)
         self._rows = 0
         self._open = _NO_BUCKET  # start (ms) of the newest 10 min bucket seen
         self._pending = False  # its rows are in raw only, not yet merged into the tiers
@@ -80,7 +80,15 @@ class WorkerHistory:
     def counts(self) -> Mapping[SeriesKey, int]:
         """Retained record count per series (raw or rolled up), as a fresh dict."""
         keys = SERIES.keys
-        return {keys[c]: n for c, n in enumerate(self._cnt.tolist()) if n}
+        cnt = self._cnt.tolist()
+        if self._pending:
+            chunk = self._chunks[self._open - self._open % HOUR_MS]
+            i, j = chunk.span(self._open, self._open + _TEN - 1)
+            pending = (~np.isnan(chunk.vals[i:j])).sum(axis=0).tolist()
+            cnt += [0] * (len(pending) - len(cnt))
+            for c, n in enumerate(pending):
+                cnt[c] += n
+        return {keys[c]: n for c, n in enumerate(cnt) if n}
 
     # --- writing -----------------------------------------------------------------------------------------
 
@@ -92,13 +100,14 @@ class WorkerHistory:
         """
         if not samples:
             return
-        cols = SERIES.layout(samples)
+        metrics, variants, values = zip(*samples)
+        cols = SERIES.layout(metrics, variants)
         if cols is None:  # a key repeats: the last value wins, as in a dict
             last = {(m, v): x for m, v, x in samples}
-            samples = [(m, v, x) for (m, v), x in last.items()]
-            cols = SERIES.layout(samples)
+            metrics, variants = zip(*last)
+            values = tuple(last.values())
+            cols = SERIES.layout(metrics, variants)
             assert cols is not None
-        values = [s[2] for s in samples]
         width = len(SERIES)
         hour = ts_ms - ts_ms % HOUR_MS
         chunk = self._chunks.get(hour)
@@ -110,10 +119,6 @@ class WorkerHistory:
         if written_at > chunk.written:
             chunk.written = written_at
         self._rows += 1
-        cnt = self._cnt
-        if len(cnt) < width:
-            self._cnt = cnt = np.concatenate((cnt, np.zeros(width - len(cnt), np.int64)))
-        cnt[cols] += 1
         bucket = ts_ms - ts_ms % _TEN
         if bucket > self._open:
             if self._pending:
@@ -150,12 +155,19 @@ class WorkerHistory:
             day.written = written_at
         return day, (bucket - start) // _TEN
 
+    def _count(self, cols: np.ndarray, counts: np.ndarray | int) -> None:
+        cnt = self._cnt
+        if len(cnt) < len(SERIES):
+            self._cnt = cnt = np.concatenate((cnt, np.zeros(len(SERIES) - len(cnt), np.int64)))
+        cnt[cols] += counts
+
     def _merge_report(
-        self, bucket: int, has_task: bool, cols: np.ndarray, values: list[float], written_at: float
+        self, bucket: int, has_task: bool, cols: np.ndarray, values: Sequence[float], written_at: float
     ) -> None:
         v = np.array(values, np.float32)
         day, slot = self._day(bucket, written_at)
         day.merge(slot, cols, -v, v, v.astype(np.float64), np.ones(len(v)), 1, int(has_task))
+        self._count(cols, 1)
 
     def _close(self, written_at: float) -> None:
         """Reduce the pending bucket's raw rows and merge them into every tier."""
@@ -177,6 +189,7 @@ class WorkerHistory:
             j - i,
             int(np.count_nonzero(chunk.task[i:j])),
         )
+        self._count(cols, counts[cols])
         self._pending = False
 
     def drop_written_before(self, cutoff: float, tier_cutoff: float | None = None) -> int:
@@ -203,7 +216,8 @@ class WorkerHistory:
             if next(iter(chunks.irange(start, start + DAY_MS - 1)), None) is not None:
                 continue
             day = self._days.pop(start)
-            self._cnt[: day.width] -= day.counts().astype(np.int64)
+            gone = day.counts().astype(np.int64)
+            self._count(np.arange(len(gone)), -gone)
         return dropped
 
     # --- reading raw rows --------------------------------------------------------------------------------
@@ -341,8 +355,6 @@ class WorkerHistory:
             assert not chunk.partial
             i, j = chunk.span(self._open, self._open + _TEN - 1)
             assert j > i, "pending bucket without rows"
-            pend = (~np.isnan(chunk.vals[i:j])).sum(axis=0)
-            cnt[: len(pend)] += pend
             day = self._days.get(self._open - self._open % DAY_MS)
             if day is not None:
                 assert day.rc[0][(self._open % DAY_MS) // _TEN, 0] == 0, "pending bucket already rolled up"
