@@ -128,7 +128,7 @@ class RawChunk:
     def span(self, lo_ms: int, hi_ms: int) -> tuple[int, int]:
         """Row slice ``[i, j)`` of the rows with ``lo_ms <= ts <= hi_ms``."""
         ts = self.ts[: self.n]
-        return int(np.searchsorted(ts, lo_ms, "left")), int(np.searchsorted(ts, hi_ms, "right"))
+        return int(ts.searchsorted(lo_ms)), int(ts.searchsorted(hi_ms, "right"))
 
     def nbytes(self) -> int:
         return self.ts.nbytes + self.task.nbytes + self.vals.nbytes

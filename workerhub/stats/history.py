@@ -224,7 +224,12 @@ class WorkerHistory:
 
     def _raw(self, lo_ms: int, hi_ms: int, out: list[RawPart]) -> None:
         chunks = self._chunks
-        for start in chunks.irange(lo_ms - lo_ms % HOUR_MS, hi_ms):
+        first = lo_ms - lo_ms % HOUR_MS
+        if hi_ms - first < 4 * HOUR_MS:  # edges: a dict look-up per hour beats SortedDict.irange
+            starts = [h for h in range(first, hi_ms + 1, HOUR_MS) if h in chunks]
+        else:
+            starts = list(chunks.irange(first, hi_ms))
+        for start in starts:
             chunk = chunks[start]
             if start >= lo_ms and start + HOUR_MS <= hi_ms:
                 i, j = 0, chunk.n
@@ -307,7 +312,12 @@ class WorkerHistory:
         """Tier ``t`` slices for bucket starts in ``[a, b)`` (``a`` aligned to the tier)."""
         size = TIER_MS[t]
         days = self._days
-        for start in days.irange(a - a % DAY_MS, b - 1):
+        first = a - a % DAY_MS
+        if b - first <= 32 * DAY_MS:
+            starts = [d for d in range(first, b, DAY_MS) if d in days]
+        else:
+            starts = list(days.irange(first, b - 1))
+        for start in starts:
             i = max(a - start, 0) // size
             j = (min(b - start, DAY_MS) + size - 1) // size
             if i < j:

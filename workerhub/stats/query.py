@@ -27,86 +27,136 @@ def _base(lo: int, step: int) -> int:
     return ((lo - _HOUR) // step) * step
 
 
+def _ramp(starts: list[int], lengths: list[int], sizes: list[int], offsets: list[int], base: int, step: int) -> np.ndarray:
+    """Group ids of consecutive tier slots: part ``k`` has ``lengths[k]`` slots of ``sizes[k]`` ms from ``starts[k]``."""
+    n = np.array(lengths)
+    pos = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+    slot_start = np.repeat(np.array(starts, np.int64), n) + pos * np.repeat(np.array(sizes, np.int64), n)
+    return (slot_start - base) // step + np.repeat(np.array(offsets, np.int64), n)
+
+
+def _merge_sorted(g1: np.ndarray, a1: list[np.ndarray], g2: np.ndarray, a2: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Union of two partial sets, each with unique ascending groups: (−min, max, sum, count) combined."""
+    if not len(g2):
+        return g1, a1
+    if not len(g1):
+        return g2, a2
+    g = np.concatenate((g1, g2))
+    order = np.argsort(g, kind="stable")  # two sorted runs: a linear merge
+    g = g[order]
+    arrs = [np.concatenate((x, y))[order] for x, y in zip(a1, a2)]
+    dup = np.flatnonzero(g[1:] == g[:-1])  # at most two entries per group
+    if len(dup):
+        nxt = dup + 1
+        for k, arr in enumerate(arrs):
+            arr[dup] = np.fmax(arr[dup], arr[nxt]) if k < 2 else arr[dup] + arr[nxt]
+        keep = np.ones(len(g), np.bool_)
+        keep[nxt] = False
+        g = g[keep]
+        arrs = [arr[keep] for arr in arrs]
+    return g, arrs
+
+
+def _reduce_groups(g: np.ndarray, arrs: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Combine rows of equal (adjacent) group ids; a no-op when the groups are already unique."""
+    if not len(g):
+        return g, arrs
+    change = g[1:] != g[:-1]
+    if change.all():
+        return g, arrs
+    starts = np.flatnonzero(np.concatenate(([True], change)))
+    out = [np.fmax.reduceat(a, starts) if k < 2 else np.add.reduceat(a, starts) for k, a in enumerate(arrs)]
+    return g[starts], out
+
+
 def fleet_stats(
     histories: Sequence[tuple[str, WorkerHistory]],
     lo: int,
     hi: int,
     step: int,
     cols: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per (worker ordinal, bucket) rows: ``(worker, key_ms, neg_min, max, sum, count)``.
+    pools: list[list[int]],
+) -> tuple[int, list[tuple[np.ndarray, list[np.ndarray]]]]:
+    """Per output series (a *pool*: positions into ``cols`` whose values are aggregated together) the
+    group ids ``worker_ordinal * K + bucket`` (ascending, unique) and ``[−min, max, sum, count]`` arrays.
 
-    ``neg_min``/``max`` float32 and ``sum``/``count`` float64 have shape ``(rows, 2?, len(cols))``:
-    one column per requested series column; rows sorted by worker ordinal then key. Empty buckets of a
-    column have count 0.
+    Returns ``K`` and one ``(groups, arrays)`` per pool; a group with count 0 holds no record.
     """
     base = _base(lo, step)
     K = (hi - base) // step + 2
-    ncols = len(cols)
-    groups: list[np.ndarray] = []
-    mms: list[np.ndarray] = []
-    scs: list[np.ndarray] = []
-    raw_groups: list[np.ndarray] = []
-    raw_vals: list[np.ndarray] = []
-    raw_at: list[int] = []  # position in mms where each raw block belongs (to keep group order)
+    c0, c1 = int(cols[0]), int(cols[-1]) + 1
+    sel: slice | np.ndarray = slice(c0, c1) if c1 - c0 == len(cols) else cols
+    pools = [[p for p in pool] for pool in pools]
+    t_mm: list[np.ndarray] = []
+    t_sc: list[np.ndarray] = []
+    t_start: list[int] = []
+    t_len: list[int] = []
+    t_size: list[int] = []
+    t_off: list[int] = []
+    r_vals: list[np.ndarray] = []
+    r_ts: list[np.ndarray] = []
+    r_len: list[int] = []
+    r_off: list[int] = []
+    width = len(SERIES)
     for w, (_wid, history) in enumerate(histories):
         offset = w * K
         for part in history.plan(lo, hi, step):
             if len(part) == 3:
                 chunk, i, j = part  # type: ignore[misc]
-                assert isinstance(chunk, RawChunk)
-                vals = chunk.vals
-                if cols[-1] >= vals.shape[1]:
-                    block = np.full((j - i, ncols), np.nan, np.float32)
-                    inside = cols < vals.shape[1]
-                    block[:, inside] = vals[i:j][:, cols[inside]]
-                else:
-                    block = vals[i:j][:, cols]
-                raw_vals.append(block)
-                raw_groups.append((chunk.ts[i:j] - base) // step + offset)
-                raw_at.append(len(mms))
-                mms.append(None)  # type: ignore[arg-type]
-                scs.append(None)  # type: ignore[arg-type]
-                groups.append(None)  # type: ignore[arg-type]
+                if chunk.vals.shape[1] < c1:
+                    chunk._grow(chunk.vals.shape[0], width)  # a representation change only
+                r_vals.append(chunk.vals[i:j, sel])
+                r_ts.append(chunk.ts[i:j])
+                r_len.append(j - i)
+                r_off.append(offset)
             else:
                 t, day, i, j, start = part  # type: ignore[misc]
-                if cols[-1] >= day.width:
-                    day.widen(len(SERIES))
-                size = TIER_MS[t]
-                mms.append(day.mm[t][i:j][:, :, cols])
-                scs.append(day.sc[t][i:j][:, :, cols])
-                groups.append((np.arange(start, start + (j - i) * size, size) - base) // step + offset)
-    if not groups:
-        empty = np.empty(0, np.int64)
-        return empty, empty, *(np.empty((0, ncols)),) * 4  # type: ignore[return-value]
-    if raw_vals:
-        # All raw rows converted to partials in one go, then put back in their places.
-        v = np.concatenate(raw_vals)
-        present = ~np.isnan(v)
-        mm = np.empty((len(v), 2, ncols), np.float32)
-        np.negative(v, out=mm[:, 0, :])
-        mm[:, 1, :] = v
-        mm[~np.repeat(present[:, None, :], 2, axis=1)] = -np.inf
-        sc = np.empty((len(v), 2, ncols), np.float64)
-        sc[:, 0, :] = np.where(present, v, 0)
-        sc[:, 1, :] = present
-        at = 0
-        for k, pos in enumerate(raw_at):
-            n = len(raw_vals[k])
-            mms[pos] = mm[at : at + n]
-            scs[pos] = sc[at : at + n]
-            groups[pos] = raw_groups[k]
-            at += n
-    g = np.concatenate(groups)
-    mm = np.concatenate(mms)
-    sc = np.concatenate(scs)
-    starts = np.flatnonzero(np.concatenate(([True], g[1:] != g[:-1])))
-    mm = np.maximum.reduceat(mm, starts, axis=0)
-    sc = np.add.reduceat(sc, starts, axis=0)
-    g = g[starts]
-    worker = g // K
-    keys = base + (g - worker * K) * step
-    return worker, keys, mm[:, 0, :], mm[:, 1, :], sc[:, 0, :], sc[:, 1, :]
+                if day.width < c1:
+                    day.widen(width)
+                t_mm.append(day.mm[t][i:j, :, sel])
+                t_sc.append(day.sc[t][i:j, :, sel])
+                t_start.append(start)
+                t_len.append(j - i)
+                t_size.append(TIER_MS[t])
+                t_off.append(offset)
+    results: list[tuple[np.ndarray, list[np.ndarray]]] = []
+    empty = np.empty(0, np.int64)
+    if t_mm:
+        g_t = _ramp(t_start, t_len, t_size, t_off, base, step)
+        MM = np.concatenate(t_mm)
+        SC = np.concatenate(t_sc)
+    if r_vals:
+        V = np.concatenate(r_vals)
+        g_r = (np.concatenate(r_ts) - base) // step + np.repeat(np.array(r_off, np.int64), r_len)
+    for pool in pools:
+        one = len(pool) == 1
+        if t_mm:
+            if one:
+                tier = [MM[:, 0, pool[0]], MM[:, 1, pool[0]], SC[:, 0, pool[0]], SC[:, 1, pool[0]]]
+            else:
+                mx = MM[:, :, pool].max(axis=2)
+                sm = SC[:, :, pool].sum(axis=2)
+                tier = [mx[:, 0], mx[:, 1], sm[:, 0], sm[:, 1]]
+            gt, tier = _reduce_groups(g_t, tier)
+        else:
+            gt, tier = empty, []
+        if r_vals:
+            v = V[:, pool[0]] if one else V[:, pool]
+            present = ~np.isnan(v)
+            if one:
+                raw = [-v, v, np.where(present, v, 0).astype(np.float64), present.astype(np.float64)]
+            else:
+                raw = [
+                    -np.fmin.reduce(v, axis=1),
+                    np.fmax.reduce(v, axis=1),
+                    np.where(present, v, 0).sum(axis=1, dtype=np.float64),
+                    present.sum(axis=1).astype(np.float64),
+                ]
+            gr, raw = _reduce_groups(g_r, raw)
+        else:
+            gr, raw = empty, []
+        results.append(_merge_sorted(gt, tier, gr, raw))
+    return K, results
 
 
 def render_stats(
@@ -121,47 +171,41 @@ def render_stats(
     cols = SERIES.columns_of(frozenset(aggregations))
     if not len(cols) or not histories:
         return []
-    worker, keys, neg_min, maxs, sums, counts = fleet_stats(histories, lo, hi, step, cols)
+    base = _base(lo, step)
     W = len(histories)
     keys_of = [SERIES.keys[c] for c in cols.tolist()]
-    # one "series" per output entry: a column (split) or a metric's columns pooled
-    series: list[tuple[str, str | None, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    names: list[tuple[str, str | None]] = []
+    pools: list[list[int]] = []
     if split:
         for k, (metric, variant) in enumerate(keys_of):
-            series.append((metric, variant, neg_min[:, k], maxs[:, k], sums[:, k], counts[:, k]))
+            names.append((metric, variant))
+            pools.append([k])
     else:
         by_metric: dict[str, list[int]] = {}
         for k, (metric, _v) in enumerate(keys_of):
             by_metric.setdefault(metric, []).append(k)
         for metric, ks in by_metric.items():
-            if len(ks) == 1:
-                k = ks[0]
-                series.append((metric, None, neg_min[:, k], maxs[:, k], sums[:, k], counts[:, k]))
-            else:
-                series.append(
-                    (
-                        metric,
-                        None,
-                        neg_min[:, ks].max(axis=1),
-                        maxs[:, ks].max(axis=1),
-                        sums[:, ks].sum(axis=1),
-                        counts[:, ks].sum(axis=1),
-                    )
-                )
-    # per worker: list of (total, metric, variant, entry)
+            names.append((metric, None))
+            pools.append(ks)
+    K, results = fleet_stats(histories, lo, hi, step, cols, pools)
     entries: list[list[tuple[int, str, str, dict[str, Any]]]] = [[] for _ in range(W)]
-    for metric, variant, nm, mx, sm, ct in series:
+    for (metric, variant), (g, arrays) in zip(names, results):
+        if not len(g):
+            continue
+        nm, mx, sm, ct = arrays
         keep = ct > 0
         if not keep.any():
             continue
-        w_of = worker[keep]
+        g = g[keep]
+        ct = ct[keep]
+        w_of = g // K
         bounds = np.searchsorted(w_of, np.arange(W + 1)).tolist()
-        totals = np.bincount(w_of, weights=ct[keep], minlength=W).astype(np.int64).tolist()
-        dates = keys[keep].tolist()
+        totals = np.bincount(w_of, weights=ct, minlength=W).astype(np.int64).tolist()
+        dates = (base + (g - w_of * K) * step).tolist()
         stats_lists: list[tuple[str, list[float]]] = []
         for agg in aggregations[metric]:
             if agg == "avg":
-                vals = (sm[keep] / ct[keep]).tolist()
+                vals = (sm[keep] / ct).tolist()
             elif agg == "min":
                 vals = (-nm[keep]).astype(np.float64).tolist()
             else:
@@ -179,6 +223,9 @@ def render_stats(
     for w, items in enumerate(entries):
         if not items:
             continue
+        if len(items) == 1:
+            out.append((items[0][0], histories[w][0], [items[0][3]]))
+            continue
         per_metric: dict[str, int] = {}
         for total, metric, _v, _e in items:
             per_metric[metric] = per_metric.get(metric, 0) + total
@@ -191,15 +238,19 @@ def render_stats(
 def fleet_activity(
     histories: Iterable[WorkerHistory], lo: int, hi: int, step: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bucket keys (ms, ascending, only buckets with any report) and, per bucket, the number of distinct
-    workers with a report (``total``) and with a report that carried a task (``active``)."""
+    """Bucket keys (ms, ascending, every bucket of the query's grid) and, per bucket, the number of
+    distinct workers with a report (``total``) and with a report that carried a task (``active``)."""
     base = _base(lo, step)
     K = (hi - base) // step + 2
-    total = np.zeros(K, np.int64)
-    active = np.zeros(K, np.int64)
-    idx: list[np.ndarray] = []
-    rep: list[np.ndarray] = []
-    task: list[np.ndarray] = []
+    t_rc: list[np.ndarray] = []
+    t_start: list[int] = []
+    t_len: list[int] = []
+    t_size: list[int] = []
+    t_off: list[int] = []
+    r_g: list[int] = []  # raw parts inside one bucket (the usual edges): one flag each
+    r_task: list[bool] = []
+    x_g: list[np.ndarray] = []  # raw parts spanning buckets
+    x_task: list[np.ndarray] = []
     w = 0
     for history in histories:
         parts = history.plan(lo, hi, step)
@@ -212,28 +263,44 @@ def fleet_activity(
                 chunk, i, j = part  # type: ignore[misc]
                 ts = chunk.ts
                 first = (int(ts[i]) - base) // step
-                if first == (int(ts[j - 1]) - base) // step:  # the usual edge: one bucket
-                    idx.append(np.array((first + offset,)))
-                    rep.append(np.ones(1, np.bool_))
-                    task.append(np.array((chunk.task[i:j].any(),)))
+                if first == (int(ts[j - 1]) - base) // step:
+                    r_g.append(first + offset)
+                    r_task.append(bool(chunk.task[i:j].any()))
                 else:
-                    idx.append((ts[i:j] - base) // step + offset)
-                    rep.append(np.ones(j - i, np.bool_))
-                    task.append(chunk.task[i:j])
+                    x_g.append((ts[i:j] - base) // step + offset)
+                    x_task.append(chunk.task[i:j])
             else:
                 t, day, i, j, start = part  # type: ignore[misc]
-                size = TIER_MS[t]
-                rc = day.rc[t][i:j]
-                idx.append((np.arange(start, start + (j - i) * size, size) - base) // step + offset)
-                rep.append(rc[:, 0] > 0)
-                task.append(rc[:, 1] > 0)
-    if idx:
-        g = np.concatenate(idx)
-        r = np.concatenate(rep)
-        a = np.concatenate(task)
-        starts = np.flatnonzero(np.concatenate(([True], g[1:] != g[:-1])))
-        bucket = g[starts] % K
-        total = np.bincount(bucket, weights=np.logical_or.reduceat(r, starts), minlength=K).astype(np.int64)
-        active = np.bincount(bucket, weights=np.logical_or.reduceat(a, starts), minlength=K).astype(np.int64)
+                t_rc.append(day.rc[t][i:j])
+                t_start.append(start)
+                t_len.append(j - i)
+                t_size.append(TIER_MS[t])
+                t_off.append(offset)
+    g_parts: list[np.ndarray] = []
+    rep_parts: list[np.ndarray] = []
+    task_parts: list[np.ndarray] = []
+    if t_rc:
+        rc = np.concatenate(t_rc)
+        g_parts.append(_ramp(t_start, t_len, t_size, t_off, base, step))
+        rep_parts.append(rc[:, 0] > 0)
+        task_parts.append(rc[:, 1] > 0)
+    if r_g:
+        g_parts.append(np.array(r_g, np.int64))
+        rep_parts.append(np.ones(len(r_g), np.bool_))
+        task_parts.append(np.array(r_task, np.bool_))
+    if x_g:
+        g_parts.append(np.concatenate(x_g))
+        rep_parts.append(np.ones(sum(map(len, x_g)), np.bool_))
+        task_parts.append(np.concatenate(x_task))
     keys = base + np.arange(K, dtype=np.int64) * step
+    if not g_parts:
+        return keys, np.zeros(K, np.int64), np.zeros(K, np.int64)
+    g = np.concatenate(g_parts)
+    rep = np.concatenate(rep_parts)
+    task = np.concatenate(task_parts)
+    # distinct (worker, bucket) pairs with a report / with a task: unique group ids, then count per bucket
+    seen = np.unique(g[rep])
+    busy = np.unique(g[task])
+    total = np.bincount(seen % K, minlength=K)
+    active = np.bincount(busy % K, minlength=K)
     return keys, total, active
