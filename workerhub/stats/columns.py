@@ -198,3 +198,24 @@ class TierDay:
 
     def nbytes(self) -> int:
         return sum(a.nbytes for arrs in (self.mm, self.sc, self.rc) for a in arrs)
+
+
+def estimate_bytes(
+    workers: int,
+    columns: int = 24,
+    cadence_s: float = 10.0,
+    raw_retention_s: float = 86_400.0,
+    tier_retention_s: float = 30 * 86_400.0,
+) -> int:
+    """Memory the retention settings imply for a fleet (bytes, ±10 %; measured: docs/benchmarks.md).
+
+    ``columns`` values per report (a 8-core, 2-GPU agent sends 24), one report per ``cadence_s`` per worker.
+
+    >>> round(estimate_bytes(1000) / 2**30, 1)  # 1,000 workers, 24 h raw, 30 days of tiers
+    3.7
+    """
+    rows = raw_retention_s / cadence_s
+    raw = rows * (columns * 4 + 8 + 1)
+    days = max(tier_retention_s, raw_retention_s) / 86_400 + 1
+    tiers = days * (sum(_SLOTS) * (columns * 2 * (4 + 8) + 16))
+    return int(workers * (raw + tiers))
