@@ -198,3 +198,24 @@ def test_late_report_updates_every_tier() -> None:
     q = StatsQuery(base // 1000, (base + 2 * HOUR_MS) // 1000, 3600, (StatsItem("cpu_usage", "min"),))
     got = stats_report({"w": h}, q)
     assert got[0]["metrics"][0]["stats"][0]["values"][0] == -3.0
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(reports(), reports(), st.integers(0, 45), st.sampled_from([3600, 86_400, 600]))
+def test_reports_after_a_raw_drop_stay_consistent(first, later, keep, interval) -> None:
+    """Reports into hours whose raw rows were dropped (partial chunks, below the horizon) still reach every
+    tier: a whole-range query at a tier multiple sees every record ever added."""
+    hs = ingest(first)
+    cutoff = len(first) - keep
+    for h in hs.values():
+        h.drop_written_before(cutoff, tier_cutoff=-1)
+        h._check()
+    for k, (w, ts, task, samples) in enumerate(later):
+        h = hs.setdefault(w, WorkerHistory())
+        h.add(ts, task, samples, written_at=len(first) + k)
+        h._check()
+    every = first + later
+    q = StatsQuery((T0 - 86_400_000) // 1000, (T0 + SPAN) // 1000 + 86_400, interval, (StatsItem("cpu_usage", "min"), StatsItem("cpu_usage", "avg")))
+    assert_same(stats_report(hs, q), ref_stats(every, q))
+    aq = ActivityQuery((T0 - 86_400_000) // 1000, (T0 + SPAN) // 1000 + 86_400, interval)
+    assert activity_report(hs.values(), aq) == ref_activity(every, aq)

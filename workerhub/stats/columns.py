@@ -10,6 +10,7 @@ clearml-server's to the bit, and a raw value costs 4 bytes. Sums are accumulated
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -28,9 +29,10 @@ _SLOTS = tuple(DAY_MS // t for t in TIER_MS)
 class SeriesIndex:
     """``(metric, variant)`` ↔ column number, shared by every history; append-only."""
 
-    __slots__ = ("keys", "_index", "_layouts")
+    __slots__ = ("keys", "_index", "_layouts", "_lock")
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self.keys: list[tuple[str, str]] = []
         self._index: dict[tuple[str, str], int] = {}
         # A report's key sequence → its column array. Agents send the same shape every time, so this
@@ -43,8 +45,11 @@ class SeriesIndex:
     def column(self, key: tuple[str, str]) -> int:
         c = self._index.get(key)
         if c is None:
-            c = self._index[key] = len(self.keys)
-            self.keys.append(key)
+            with self._lock:  # the index is process-wide: two hubs in two threads may both add keys
+                c = self._index.get(key)
+                if c is None:
+                    self.keys.append(key)
+                    c = self._index[key] = len(self.keys) - 1
         return c
 
     def layout(self, metrics: tuple[str, ...], variants: tuple[str, ...]) -> np.ndarray | None:

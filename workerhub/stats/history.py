@@ -132,8 +132,9 @@ class WorkerHistory:
 
     def _new_chunk(self, hour: int, width: int) -> RawChunk:
         day = self._days.get(hour - hour % DAY_MS)
-        # The tiers already hold rows of this hour: its raw rows were dropped before, raw stays incomplete.
-        partial = day is not None and bool(day.rc[1][(hour % DAY_MS) // HOUR_MS, 0])
+        # The tiers already hold rows of this hour (its raw rows were dropped before), or the hour is below
+        # the horizon: raw stays incomplete here, so its rows go straight to the tiers.
+        partial = hour < self._horizon or (day is not None and bool(day.rc[1][(hour % DAY_MS) // HOUR_MS, 0]))
         chunk = self._chunks[hour] = RawChunk(width, partial)
         if partial:
             self._horizon = max(self._horizon, hour + HOUR_MS)
