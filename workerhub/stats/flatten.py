@@ -32,6 +32,7 @@ SCALAR_FIELDS = frozenset(
     }
 )
 KNOWN_FIELDS = LIST_FIELDS | SCALAR_FIELDS
+_INDEX = tuple(str(i) for i in range(256))  # list variants "0", "1", ... without a str() per value
 
 
 def category_of(metric: str) -> str:
@@ -42,7 +43,10 @@ def category_of(metric: str) -> str:
 def _number(value: Any, field: str) -> float:
     # bool is accepted as a number, as upstream's FloatField does (spec §0.4).
     if isinstance(value, (int, float)):
-        f = float(value)
+        try:
+            f = float(value)
+        except OverflowError:  # an int beyond float range: not a finite number either
+            f = math.inf
         if math.isfinite(f):
             return f
         raise ValidationError(f"machine_stats.{field} must be a finite number", field=f"machine_stats.{field}")
@@ -70,7 +74,10 @@ def flatten_machine_stats(stats: Any, *, record_zero: bool = False) -> tuple[Sam
                 raise ValidationError(
                     f"machine_stats.{field} must be a list of numbers", field=f"machine_stats.{field}"
                 )
-            out.extend((field, str(i), _number(v, field)) for i, v in enumerate(value))
+            index = _INDEX if len(value) <= len(_INDEX) else [str(i) for i in range(len(value))]
+            for i, v in enumerate(value):
+                # fast path for the usual plain float: finite iff v - v == 0 (inf - inf and nan are nan)
+                out.append((field, index[i], v if type(v) is float and v - v == 0.0 else _number(v, field)))
         elif field in SCALAR_FIELDS:
             if value is None:
                 continue
