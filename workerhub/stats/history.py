@@ -287,8 +287,10 @@ class WorkerHistory:
         """The parts that answer a query over ``[lo_ms, hi_ms]`` at ``step_ms`` buckets, in time order.
 
         Coarsest tier whose bucket divides ``step_ms``, for the tier buckets that lie wholly inside the
-        range and hold no pending row; raw rows for the rest. Hours below the horizon: that tier's (or,
-        when no tier divides ``step_ms``, the 10 min tier's) buckets overlapping the range, whole.
+        range and hold no pending row; finer tier buckets (10 min) for whole buckets around them; raw rows
+        for the rest (partial 10 min buckets at the ends, the pending bucket). Hours below the horizon:
+        that tier's (or, when no tier divides ``step_ms``, the 10 min tier's) buckets overlapping the
+        range, whole.
         """
         t = 1 if step_ms % TIER_MS[1] == 0 else 0 if step_ms % TIER_MS[0] == 0 else -1
         out: list[TierPart | RawPart] = []
@@ -303,19 +305,35 @@ class WorkerHistory:
         if t < 0:
             self._raw(lo, hi_ms, out)  # type: ignore[arg-type]
             return out
-        size = TIER_MS[t]
-        a = -(-lo // size) * size
-        b = (hi_ms + 1) // size * size
+        # Cascade from coarse to fine: whole 1 h buckets in the middle, whole 10 min buckets around them,
+        # raw rows only for the partial 10 min buckets at the ends and the pending bucket.
+        fine = TIER_MS[0]
+        a0 = -(-lo // fine) * fine
+        b0 = (hi_ms + 1) // fine * fine
         if self._pending:
-            b = min(b, self._open - self._open % size)
-        if a >= b:
+            b0 = min(b0, self._open)
+        if a0 >= b0:
             self._raw(lo, hi_ms, out)  # type: ignore[arg-type]
             return out
-        if lo < a:
-            self._raw(lo, a - 1, out)  # type: ignore[arg-type]
-        self._tiers(t, a, b, out)
-        if b <= hi_ms:
-            self._raw(b, hi_ms, out)  # type: ignore[arg-type]
+        if lo < a0:
+            self._raw(lo, a0 - 1, out)  # type: ignore[arg-type]
+        a1 = b1 = a0
+        if t == 1:
+            size = TIER_MS[1]
+            a1 = -(-lo // size) * size
+            b1 = (hi_ms + 1) // size * size
+            if self._pending:
+                b1 = min(b1, self._open - self._open % size)
+            if a1 >= b1:
+                a1 = b1 = b0
+        if a0 < a1:
+            self._tiers(0, a0, a1, out)
+        if a1 < b1:
+            self._tiers(1, a1, b1, out)
+        if b1 < b0:
+            self._tiers(0, b1, b0, out)
+        if b0 <= hi_ms:
+            self._raw(b0, hi_ms, out)  # type: ignore[arg-type]
         return out
 
     def _tiers(self, t: int, a: int, b: int, out: list) -> None:
