@@ -75,6 +75,8 @@ async def serve(
 def _log_footprint(settings: Settings) -> None:
     one, ten = (retention_footprint(settings, n) for n in (1_000, 10_000))
     log.info(
-        "retention keeps raw samples %.1f h: about %.0f MB per 1,000 workers reporting 24 values every 10 s "
-        "(%.1f GB for 10,000)", settings.raw_retention / 3600, one.total / 1e6, ten.total / 1e9,
+        "retention keeps raw samples %.1f h and rollups %.1f days: about %.0f MB per 1,000 workers reporting "
+        "24 values every 10 s (raw %.0f MB, tiers %.0f MB; %.1f GB for 10,000)",
+        settings.raw_retention / 3600, max(settings.tier_retention, settings.raw_retention) / 86400,
+        one.total / 1e6, one.raw / 1e6, one.tiers / 1e6, ten.total / 1e9,
     )

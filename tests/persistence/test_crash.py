@@ -130,7 +130,7 @@ def test_snapshot_inspect_prints_a_summary(tmp_path: Path) -> None:
         proc.wait(timeout=15)
     cmd = [sys.executable, "-m", "workerhub", "snapshot", "inspect", str(tmp_path / "snapshot.msgpack")]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
-    assert "format version        1" in out
+    assert "format version        2" in out
     assert "workers (registered)  3" in out and "series                6" in out and "samples               6" in out
     assert "2023-11-14T22:13:20+00:00 .. 2023-11-14T22:13:22+00:00" in out
 

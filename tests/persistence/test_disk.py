@@ -155,7 +155,9 @@ def _rewrite_header(path: Path, **changes: Any) -> None:
     path.write_bytes(raw[:at] + frame(pack(header)) + raw[at + 8 + length :])
 
 
-@pytest.mark.parametrize("damage", ["flipped byte", "truncated", "newer format", "not a snapshot", "empty"])
+@pytest.mark.parametrize(
+    "damage", ["flipped byte", "truncated", "newer format", "older format", "not a snapshot", "empty"]
+)
 async def test_a_bad_snapshot_stops_the_start_and_is_left_untouched(
     tmp_path: Path, mock_clock: Any, damage: str
 ) -> None:
@@ -168,6 +170,8 @@ async def test_a_bad_snapshot_stops_the_start_and_is_left_untouched(
         path.write_bytes(raw[: len(raw) - 7])
     elif damage == "newer format":
         _rewrite_header(path, format=99, workerhub="9.0.0")
+    elif damage == "older format":  # format 1: float64 columns per series, no tiers (before the tiers layout)
+        _rewrite_header(path, format=1, workerhub="0.1.0")
     elif damage == "not a snapshot":
         path.write_bytes(b'{"workers": []}')
     else:
@@ -179,6 +183,7 @@ async def test_a_bad_snapshot_stops_the_start_and_is_left_untouched(
         "flipped byte": "damaged",
         "truncated": "truncated",
         "newer format": "newer workerhub",
+        "older format": "older workerhub",
         "not a snapshot": "not a workerhub snapshot",
         "empty": "not a workerhub snapshot",
     }[damage]

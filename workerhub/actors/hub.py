@@ -207,7 +207,7 @@ class Hub:
         if company is None:
             return {}
         if not worker_ids:
-            return {w: h for w, h in company.histories.items() if len(h)}
+            return {w: h for w, h in company.histories.items() if not h.empty}
         return {w: company.histories[w] for w in dict.fromkeys(worker_ids) if w in company.histories}
 
     def get_metric_keys(
@@ -311,14 +311,16 @@ class Hub:
     # --- maintenance ---------------------------------------------------------------------------------------
 
     def trim(self) -> int:
-        """Apply raw retention now; returns the number of reports dropped."""
-        cutoff = self.clock.wall() - self.settings.raw_retention
+        """Apply raw and tier retention now; returns the number of raw reports dropped."""
+        now = self.clock.wall()
+        cutoff = now - self.settings.raw_retention
+        tier_cutoff = now - max(self.settings.tier_retention, self.settings.raw_retention)
         dropped = 0
         for company in self._companies.values():
             registered = {worker_id for _user, worker_id in company.actors}
             for worker_id, history in list(company.histories.items()):
-                dropped += history.drop_written_before(cutoff)
-                if not len(history) and worker_id not in registered:
+                dropped += history.drop_written_before(cutoff, tier_cutoff)
+                if history.empty and worker_id not in registered:
                     del company.histories[worker_id]
         return dropped
 

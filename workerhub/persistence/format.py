@@ -1,15 +1,16 @@
 """The on-disk encoding shared by snapshots and the journal: CRC-checked msgpack frames, versioned.
 
 A file is a magic line followed by *frames*. A frame is ``<u32 length><u32 crc32>`` (little-endian) and then
-``length`` bytes of msgpack; the first frame is a header map with ``format`` (:data:`FORMAT_VERSION`).
+``length`` bytes of msgpack; the first frame is a header map with ``format`` (:data:`SNAPSHOT_FORMAT` or
+:data:`JOURNAL_FORMAT`).
 Framing lets a reader tell the three ways a file can end:
 
 * clean — the last frame is whole;
 * torn — the last frame is incomplete (a crash mid-write): everything before it is intact;
 * corrupt — a frame fails its CRC but more data follows: the file was damaged after it was written.
 
-Values are plain msgpack: strings, numbers, lists, maps, and ``bin`` for the stats columns (little-endian
-int64 / float64 arrays, see :meth:`~workerhub.stats.WorkerHistory.to_state`). Everything here is pure and
+Values are plain msgpack: strings, numbers, lists, maps, and ``bin`` for the stats arrays (little-endian
+int64 / float32 / float64, see :mod:`workerhub.stats.state`). Everything here is pure and
 runs in worker threads.
 """
 
@@ -26,8 +27,9 @@ import msgpack
 from ..messages import Identity, RegisterRequest, StatusReport
 
 __all__ = [
-    "FORMAT_VERSION",
+    "JOURNAL_FORMAT",
     "JOURNAL_MAGIC",
+    "SNAPSHOT_FORMAT",
     "SNAPSHOT_MAGIC",
     "CorruptFrame",
     "PersistenceError",
@@ -43,8 +45,13 @@ __all__ = [
     "unpack",
 ]
 
-FORMAT_VERSION = 1
-"""Bumped whenever the meaning of a frame changes; a reader refuses files with a higher version."""
+SNAPSHOT_FORMAT = 2
+"""Bumped whenever the meaning of a snapshot frame changes. 2: float32 raw chunks plus 10 min / 1 h tiers,
+series named in each history (1: float64 columns per series, no tiers; refused, never converted)."""
+JOURNAL_FORMAT = 1
+"""Bumped whenever the meaning of a journal record changes (records carry reports, not storage layout)."""
+_READS = {"snapshot": (2, SNAPSHOT_FORMAT), "journal": (1, JOURNAL_FORMAT)}
+"""Format versions this build reads, per kind of file: (oldest, newest)."""
 
 SNAPSHOT_MAGIC = b"workerhub snapshot\n"
 JOURNAL_MAGIC = b"workerhub journal\n"
@@ -128,14 +135,22 @@ def _rest_is_zero(f: BinaryIO, offset: int, size: int) -> bool:
 
 
 def check_format(header: Any, path: str, kind: str) -> dict[str, Any]:
-    """Validate a file's header frame; a newer format stops the start with a one-line reason."""
+    """Validate a file's header frame (``kind``: "snapshot" or "journal"); a format this build does not
+    read, newer or older, stops the start with a one-line reason instead of being misread."""
     if not isinstance(header, dict) or not isinstance(header.get("format"), int):
         raise PersistenceError(f"{path}: not a workerhub {kind} (no header); move it out of the data directory")
     version = header["format"]
-    if version > FORMAT_VERSION:
+    oldest, newest = _READS[kind]
+    if version > newest:
         raise PersistenceError(
             f"{path}: {kind} format {version} was written by a newer workerhub ({header.get('workerhub', '?')}); "
-            f"this one reads format <= {FORMAT_VERSION}: upgrade workerhub, or move the data directory away"
+            f"this one reads format <= {newest}: upgrade workerhub, or move the data directory away"
+        )
+    if version < oldest:
+        raise PersistenceError(
+            f"{path}: {kind} format {version} was written by an older workerhub ({header.get('workerhub', '?')}) "
+            f"with another stats layout; this one reads formats {oldest}-{newest} and does not convert: "
+            "move it out of the data directory (its data is then lost), or run the older workerhub"
         )
     return header
 

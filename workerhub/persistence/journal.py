@@ -25,7 +25,7 @@ import trio
 
 from ..errors import DataError
 from .format import (
-    FORMAT_VERSION,
+    JOURNAL_FORMAT,
     JOURNAL_MAGIC,
     CorruptFrame,
     PersistenceError,
@@ -228,7 +228,7 @@ def _create_segment(directory: str, n: int) -> tuple[int, int]:
     path = segment_path(directory, n)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
     try:
-        head = JOURNAL_MAGIC + frame(pack({"format": FORMAT_VERSION, "kind": "journal", "segment": n}))
+        head = JOURNAL_MAGIC + frame(pack({"format": JOURNAL_FORMAT, "kind": "journal", "segment": n}))
         _write_all(fd, head)
     except OSError:
         os.close(fd)

@@ -5,7 +5,7 @@ Layout (see :mod:`.format` for frames)::
     SNAPSHOT_MAGIC
     frame {"format", "kind": "snapshot", "created_at", "workerhub", "journal", "workers", "histories"}
     frame ["worker", [company, user, company_name, user_name], {registration fields}, expires_at]   * workers
-    frame ["history", company, worker_id, {"chunks": [...]}]                                        * histories
+    frame ["history", company, worker_id, {"series", "chunks", "days", ...}]   * histories (workerhub.stats.state)
     frame ["end", number of frames before it]
 
 ``created_at`` is the hub's wall time of the cut (epoch s); ``journal`` is the first journal segment whose
@@ -27,7 +27,7 @@ from ..actors.worker import WorkerState
 from ..messages import Identity
 from ..stats import WorkerHistory
 from .format import (
-    FORMAT_VERSION,
+    SNAPSHOT_FORMAT,
     SNAPSHOT_MAGIC,
     CorruptFrame,
     PersistenceError,
@@ -129,7 +129,7 @@ def write_snapshot(directory: str, state: HubState, journal_cut: int) -> Snapsho
     path = os.path.join(directory, SNAPSHOT_NAME)
     tmp = path + ".tmp"
     header = {
-        "format": FORMAT_VERSION,
+        "format": SNAPSHOT_FORMAT,
         "kind": "snapshot",
         "created_at": state.wall,
         "workerhub": _version(),

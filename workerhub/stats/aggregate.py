@@ -22,6 +22,7 @@ from ..errors import FieldsValueError
 from ..messages import ActivityQuery, StatsQuery
 from .flatten import category_of
 from .history import WorkerHistory
+from .query import fleet_activity, render_stats
 
 __all__ = [
     "Buckets",
@@ -107,65 +108,17 @@ def stats_report(histories: Mapping[str, WorkerHistory], query: StatsQuery) -> l
     """The ``workers`` list of a get_stats response over the given histories (already filtered by id).
 
     Per worker and metric (and variant when ``split_by_variant``): the non-empty buckets' ``dates`` (ms)
-    and one ``stats`` entry per distinct requested aggregation of that key, in request order.
+    and one ``stats`` entry per distinct requested aggregation of that key, in request order. Values are
+    the stored float32 values (as upstream's ES float fields give them); ``avg`` is their float64 mean.
+    Each bucket is read from the coarsest data that answers it exactly (docs/storage.md).
     """
     lo, hi = query_range(query.from_date, query.to_date)
-    step = query.interval * 1000
     aggregations: dict[str, list[str]] = {}
     for item in query.items:
         wanted = aggregations.setdefault(item.key, [])
         if item.aggregation not in wanted:
             wanted.append(item.aggregation)
-    metrics = frozenset(aggregations)
-
-    workers: list[tuple[int, str, list[dict[str, Any]]]] = []
-    for worker_id, history in histories.items():
-        series = history.series(lo, hi, metrics)
-        if not series:
-            continue
-        per_metric: dict[str, dict[str, Buckets]] = {}
-        for (metric, variant), (ts, values) in series.items():
-            per_metric.setdefault(metric, {})[variant] = bucketize(ts, values, step)
-        entries: list[tuple[int, str, list[dict[str, Any]]]] = []
-        for metric, variants in per_metric.items():
-            wanted = aggregations[metric]
-            if query.split_by_variant:
-                ranked = sorted(variants.items(), key=lambda kv: (-kv[1].total, kv[0]))
-                rendered = [_render(metric, b, wanted, variant) for variant, b in ranked]
-                total = sum(b.total for b in variants.values())
-            else:
-                pooled = merge_buckets(list(variants.values()))
-                rendered = [_render(metric, pooled, wanted, None)]
-                total = pooled.total
-            entries.append((total, metric, rendered))
-        entries.sort(key=lambda e: (-e[0], e[1]))
-        workers.append(
-            (
-                sum(e[0] for e in entries),
-                worker_id,
-                [m for e in entries for m in e[2]],
-            )
-        )
-    workers.sort(key=lambda w: (-w[0], w[1]))
-    return [{"worker": worker_id, "metrics": metrics_out} for _, worker_id, metrics_out in workers]
-
-
-def _render(metric: str, b: Buckets, aggregations: list[str], variant: str | None) -> dict[str, Any]:
-    stats = []
-    for agg in aggregations:
-        if agg == "avg":
-            values = b.sums / b.counts
-        elif agg == "min":
-            values = b.mins
-        else:
-            values = b.maxs
-        stats.append({"aggregation": agg, "values": values.tolist()})
-    out: dict[str, Any] = {"metric": metric}
-    if variant is not None:
-        out["variant"] = variant
-    out["dates"] = b.keys.tolist()
-    out["stats"] = stats
-    return out
+    return render_stats(list(histories.items()), lo, hi, query.interval * 1000, aggregations, query.split_by_variant)
 
 
 def activity_report(
@@ -179,37 +132,25 @@ def activity_report(
     """
     lo, hi = query_range(query.from_date, query.to_date)
     step = query.interval * 1000
-    total_keys: list[np.ndarray] = []
-    active_keys: list[np.ndarray] = []
-    for history in histories:
-        ts, task = history.rows(lo, hi)
-        if not len(ts):
-            continue
-        keys = (ts // step) * step
-        total_keys.append(np.unique(keys))
-        if task.any():
-            active_keys.append(np.unique(keys[task]))
+    keys, total, active = fleet_activity(histories, lo, hi, step)
     if fixed:
         first, last = (lo // step) * step, (hi // step) * step
         if last > (query.to_date - 0.9 * query.interval) * 1000:
             last -= step
         span = (first, last)
-        return {"total": _series(total_keys, step, span), "active": _series(active_keys, step, span)}
-    return {"total": _series(total_keys, step, None), "active": _series(active_keys, step, None)}
+        return {"total": _series(keys, total, step, span), "active": _series(keys, active, step, span)}
+    return {"total": _series(keys, total, step, None), "active": _series(keys, active, step, None)}
 
 
 def _series(
-    per_worker_keys: list[np.ndarray], step: int, span: tuple[int, int] | None
+    keys: np.ndarray, counts: np.ndarray, step: int, span: tuple[int, int] | None
 ) -> dict[str, list[int]]:
-    if per_worker_keys:
-        keys, counts = np.unique(np.concatenate(per_worker_keys), return_counts=True)
-    else:
-        keys = counts = np.empty(0, np.int64)
+    nonzero = np.flatnonzero(counts)
     if span is None:
-        if not len(keys):
+        if not len(nonzero):
             return {"dates": [], "counts": []}
         # Upstream's incomplete-bucket check compares ms with seconds, so the last bucket always goes (Q3).
-        first, last = int(keys[0]), int(keys[-1]) - step
+        first, last = int(keys[nonzero[0]]), int(keys[nonzero[-1]]) - step
     else:
         first, last = span
     if last < first:

@@ -32,8 +32,7 @@ SCALAR_FIELDS = frozenset(
     }
 )
 KNOWN_FIELDS = LIST_FIELDS | SCALAR_FIELDS
-
-
+_INDEX = tuple(str(i) for i in range(256))  # list variants "0", "1", ... without a str() per value
 _FLOAT32_MAX = 3.4028234663852886e38
 
 
@@ -45,7 +44,10 @@ def category_of(metric: str) -> str:
 def _number(value: Any, field: str) -> float:
     # bool is accepted as a number, as upstream's FloatField does (spec §0.4).
     if isinstance(value, (int, float)):
-        f = float(value)
+        try:
+            f = float(value)
+        except OverflowError:  # an int beyond float range: not a finite number either
+            f = math.inf
         # Upstream stores values in a 32-bit ES float, which refuses anything beyond its range; holding
         # to that range also keeps every sum, and so every avg, finite (JSON has no infinity).
         if math.isfinite(f) and abs(f) <= _FLOAT32_MAX:
@@ -78,7 +80,12 @@ def flatten_machine_stats(stats: Any, *, record_zero: bool = False) -> tuple[Sam
                 raise ValidationError(
                     f"machine_stats.{field} must be a list of numbers", field=f"machine_stats.{field}"
                 )
-            out.extend((field, str(i), _number(v, field)) for i, v in enumerate(value))
+            index = _INDEX if len(value) <= len(_INDEX) else [str(i) for i in range(len(value))]
+            for i, v in enumerate(value):
+                # fast path for the usual plain float: one chained comparison is false for nan, for
+                # +-inf and for anything beyond the float32 range, which all go to _number to be refused
+                ok = type(v) is float and -_FLOAT32_MAX <= v <= _FLOAT32_MAX
+                out.append((field, index[i], v if ok else _number(v, field)))
         elif field in SCALAR_FIELDS:
             if value is None:
                 continue

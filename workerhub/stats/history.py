@@ -1,64 +1,60 @@
-"""The stats history of one worker id: compact, time-ordered columns in epoch-aligned chunks.
+"""The stats history of one worker id: raw float32 rows by the hour, plus 10 min and 1 h rollup tiers.
 
-Layout (why): a report yields up to ~24 values that share one timestamp and one "had a task" flag, so each
-chunk stores one ``array('q')`` of report timestamps (ms), one ``bytearray`` of task flags, and one
-``array('d')`` per series ``(metric, variant)`` aligned with the rows, NaN where a report did not carry that
-series. That is ~8.4 bytes per value all in, against ~37 for a tuple per row. Chunks span
-:data:`CHUNK_MS` of *report* time and live in a ``SortedDict`` keyed by their start, so out-of-order reports
-(agents resend, tests write into the past) go to the right chunk and a bisect-insert there, range queries
-touch only the chunks they overlap, and retention drops whole chunks.
+Layout (why, and the measured bytes: docs/storage.md):
 
-Retention is by *write* time (the server's clock when a chunk was last written), as upstream's
-per-month Elasticsearch indices are: a client's bogus timestamps can never evict other data.
+* **Raw**: one :class:`~.columns.RawChunk` per hour of *report* time in a ``SortedDict``: int64 timestamps,
+  task flags, and a float32 ``(rows, columns)`` block (NaN where a report did not carry a series). About
+  4.4 bytes per value all in. Out-of-order reports (agents resend, tests write into the past) go to the
+  right chunk by a bisect-insert; retention drops whole chunks.
+* **Tiers**: one :class:`~.columns.TierDay` per UTC day: per 10 min and per 1 h bucket and column,
+  (−min, max, sum, count), and per bucket (reports, reports with a task). Cascade: the newest 10 min
+  bucket (the *pending* one) lives in raw only; when a report opens a later bucket, the pending bucket is
+  reduced from its raw rows once and merged into both tiers. A late report (into a closed bucket) is
+  merged into every tier it falls in at once. So the tiers always hold every record except the pending
+  bucket's.
+* **Horizon**: hours below ``_horizon`` may have lost raw rows (dropped by retention, or re-opened after
+  a drop): they are answered from the tiers only. Above it, raw rows are complete.
+
+Snapshots (:meth:`WorkerHistory.freeze`): chunks and days are shared with the frozen view and marked
+``frozen``; the history copies one before its next write to it (copy-on-write), so the cut costs O(chunks)
+and the view can be encoded in another thread while reports keep arriving. The persisted form is in
+:mod:`.state`.
+
+Retention is by *write* time (the server's clock when a chunk or day was last written), as upstream's
+per-month Elasticsearch indices are: a client's bogus timestamps can never evict other data. A tier day
+is dropped only once no raw chunk inside it remains, so raw and tiers never disagree.
 """
 
 from __future__ import annotations
 
-import math
-import sys
-from array import array
-from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sortedcontainers import SortedDict
 
 from ..messages import Sample
+from .columns import DAY_MS, HOUR_MS, SERIES, TIER_MS, RawChunk, TierDay
 
-__all__ = ["CHUNK_MS", "FrozenHistory", "SeriesKey", "WorkerHistory"]
+if TYPE_CHECKING:
+    from .state import FrozenHistory
 
-CHUNK_MS = 3_600_000
-"""Report-time span of one chunk: an hour (~360 rows at the agents' 10 s cadence)."""
+__all__ = ["SeriesKey", "WorkerHistory", "TierPart", "RawPart"]
 
 SeriesKey = tuple[str, str]
 """``(metric, variant)``."""
 
-_NAN = math.nan
+TierPart = tuple[int, TierDay, int, int, int]
+"""``(tier, day, i, j, start_ms)``: slots ``[i, j)`` of tier ``tier`` in ``day``; slot ``i`` starts at ``start_ms``."""
+RawPart = tuple[RawChunk, int, int]
+"""``(chunk, i, j)``: rows ``[i, j)`` of a raw chunk."""
 
-
-class _Chunk:
-    __slots__ = ("ts", "task", "cols", "written", "frozen")
-
-    def __init__(self) -> None:
-        self.ts = array("q")
-        self.task = bytearray()
-        self.cols: dict[SeriesKey, array[float]] = {}
-        self.written = -math.inf
-        # Set while a FrozenHistory may be reading this chunk (from another thread): writers copy it first.
-        self.frozen = False
-
-    def thawed(self) -> _Chunk:
-        """A private, writable copy (copy-on-write after :meth:`WorkerHistory.freeze`)."""
-        out = _Chunk()
-        out.ts = array("q", self.ts)
-        out.task = bytearray(self.task)
-        out.cols = {key: array("d", col) for key, col in self.cols.items()}
-        out.written = self.written
-        return out
+_TEN = TIER_MS[0]
+_NO_BUCKET = -(2**62)
 
 
 class WorkerHistory:
-    """All retained stat records of one worker id (of one company), in report-timestamp order.
+    """All retained stat records of one worker id (of one company).
 
     >>> h = WorkerHistory()
     >>> h.add(5_000, True, [("cpu_usage", "0", 10.0), ("memory_used", "total", 4.0)], written_at=0.0)
@@ -68,251 +64,406 @@ class WorkerHistory:
     ([1000, 5000], [30.0, 10.0])
     """
 
-    __slots__ = ("_chunks", "_counts", "_rows")
+    __slots__ = ("_chunks", "_days", "_cnt", "_rows", "_open", "_pending", "_horizon", "_hot")
 
     def __init__(self) -> None:
-        self._chunks: SortedDict[int, _Chunk] = SortedDict()
-        self._counts: dict[SeriesKey, int] = {}
+        self._chunks: SortedDict[int, RawChunk] = SortedDict()
+        self._days: SortedDict[int, TierDay] = SortedDict()
+        self._cnt = np.zeros(0, np.int64)  # records per column in the tiers (pending rows: counted on read)
         self._rows = 0
+        self._open = _NO_BUCKET  # start (ms) of the newest 10 min bucket seen
+        self._pending = False  # its rows are in raw only, not yet merged into the tiers
+        self._horizon = _NO_BUCKET  # hours below: tiers only
+        self._hot: RawChunk | None = None  # the newest chunk, still with spare capacity
 
     def __len__(self) -> int:
-        """Number of retained reports (rows)."""
+        """Number of retained raw reports (rows)."""
         return self._rows
 
     @property
+    def empty(self) -> bool:
+        """True when neither raw rows nor rolled-up data remain."""
+        return not self._chunks and not self._days
+
+    @property
     def counts(self) -> Mapping[SeriesKey, int]:
-        """Retained record count per series, kept up to date on every add and drop (read-only view)."""
-        return self._counts
+        """Retained record count per series (raw or rolled up), as a fresh dict."""
+        keys = SERIES.keys
+        cnt = self._cnt.tolist()
+        if self._pending:
+            chunk = self._chunks[self._open - self._open % HOUR_MS]
+            i, j = chunk.span(self._open, self._open + _TEN - 1)
+            pending = (~np.isnan(chunk.vals[i:j])).sum(axis=0).tolist()
+            cnt += [0] * (len(pending) - len(cnt))
+            for c, n in enumerate(pending):
+                cnt[c] += n
+        return {keys[c]: n for c, n in enumerate(cnt) if n}
+
+    # --- writing -----------------------------------------------------------------------------------------
 
     def add(self, ts_ms: int, has_task: bool, samples: Sequence[Sample], written_at: float) -> None:
         """Record one report's samples at ``ts_ms``; a report without samples records nothing.
 
-        O(1) amortised for in-order reports; a late one costs a bisect and an insert in its chunk.
+        In-order reports cost an append (and, once per 10 min bucket, one reduction of its raw rows);
+        a late one costs a bisect-insert plus a direct merge into both tiers.
         """
         if not samples:
             return
-        start = ts_ms - ts_ms % CHUNK_MS
-        chunk = self._chunks.get(start)
+        metrics, variants, values = zip(*samples)
+        cols = SERIES.layout(metrics, variants)
+        if cols is None:  # a key repeats: the last value wins, as in a dict
+            last = {(m, v): x for m, v, x in samples}
+            metrics, variants = zip(*last)
+            values = tuple(last.values())
+            cols = SERIES.layout(metrics, variants)
+            assert cols is not None
+        width = len(SERIES)
+        hour = ts_ms - ts_ms % HOUR_MS
+        chunk = self._chunks.get(hour)
         if chunk is None:
-            chunk = self._chunks[start] = _Chunk()
+            chunk = self._new_chunk(hour, width)
         elif chunk.frozen:
-            chunk = self._chunks[start] = chunk.thawed()
-        ts = chunk.ts
-        n = len(ts)
-        pos = n if n == 0 or ts_ms >= ts[-1] else bisect_right(ts, ts_ms)
-        values = {(metric, variant): value for metric, variant, value in samples}
-        if pos == n:
-            ts.append(ts_ms)
-            chunk.task.append(has_task)
-            for key, col in chunk.cols.items():
-                col.append(values.pop(key, _NAN))
-        else:
-            ts.insert(pos, ts_ms)
-            chunk.task.insert(pos, has_task)
-            for key, col in chunk.cols.items():
-                col.insert(pos, values.pop(key, _NAN))
-        for key, value in values.items():  # series this chunk has not seen yet
-            col = array("d", [_NAN]) * (n + 1)
-            col[pos] = value
-            chunk.cols[key] = col
-        counts = self._counts
-        for key in dict.fromkeys((metric, variant) for metric, variant, _ in samples):
-            # once per series even if a report repeats one (the last value is kept, as in the columns)
-            counts[key] = counts.get(key, 0) + 1
-        self._rows += 1
+            chunk = self._thaw(hour, chunk)
+        chunk.add(ts_ms, has_task, cols, values, width)
+        if chunk is not self._hot:
+            chunk.compact()
         if written_at > chunk.written:
             chunk.written = written_at
+        self._rows += 1
+        bucket = ts_ms - ts_ms % _TEN
+        if bucket > self._open:
+            if self._pending:
+                self._close(written_at)
+            self._open = bucket
+            self._pending = not chunk.partial
+            if chunk.partial:
+                self._merge_report(bucket, has_task, cols, values, written_at)
+        elif bucket < self._open or not self._pending:
+            self._merge_report(bucket, has_task, cols, values, written_at)
 
-    # --- persistence: a compact plain-data form (arrays as little-endian bytes) ---------------------------
+    def _new_chunk(self, hour: int, width: int) -> RawChunk:
+        day = self._days.get(hour - hour % DAY_MS)
+        # The tiers already hold rows of this hour (its raw rows were dropped before), or the hour is below
+        # the horizon: raw stays incomplete here, so its rows go straight to the tiers.
+        partial = hour < self._horizon or (day is not None and bool(day.rc[1][(hour % DAY_MS) // HOUR_MS, 0]))
+        chunk = self._chunks[hour] = RawChunk(width, partial)
+        if partial:
+            self._horizon = max(self._horizon, hour + HOUR_MS)
+        hot = self._hot
+        if hot is None or hour > hot.ts[0] - hot.ts[0] % HOUR_MS:
+            if hot is not None and hot.vals.shape[0] != hot.n:
+                if hot.frozen:
+                    hot = self._thaw(int(hot.ts[0] - hot.ts[0] % HOUR_MS), hot)
+                hot.compact()
+            self._hot = chunk
+        return chunk
+
+    def _thaw(self, hour: int, chunk: RawChunk) -> RawChunk:
+        """Replace a frozen chunk by a writable copy (copy-on-write) and return the copy."""
+        copy = self._chunks[hour] = chunk.thawed()
+        if chunk is self._hot:
+            self._hot = copy
+        return copy
+
+    def _day(self, bucket: int, written_at: float) -> tuple[TierDay, int]:
+        start = bucket - bucket % DAY_MS
+        day = self._days.get(start)
+        if day is None:
+            day = self._days[start] = TierDay(len(SERIES))
+        else:
+            if day.frozen:
+                day = self._days[start] = day.thawed()
+            day.widen(len(SERIES))
+        if written_at > day.written:
+            day.written = written_at
+        return day, (bucket - start) // _TEN
+
+    def _count(self, cols: np.ndarray, counts: np.ndarray | int) -> None:
+        cnt = self._cnt
+        if len(cnt) < len(SERIES):
+            self._cnt = cnt = np.concatenate((cnt, np.zeros(len(SERIES) - len(cnt), np.int64)))
+        cnt[cols] += counts
+
+    def _merge_report(
+        self, bucket: int, has_task: bool, cols: np.ndarray, values: Sequence[float], written_at: float
+    ) -> None:
+        v = np.array(values, np.float32)
+        day, slot = self._day(bucket, written_at)
+        day.merge(slot, cols, -v, v, v.astype(np.float64), np.ones(len(v)), 1, int(has_task))
+        self._count(cols, 1)
+
+    def _close(self, written_at: float) -> None:
+        """Reduce the pending bucket's raw rows and merge them into every tier."""
+        bucket = self._open
+        chunk = self._chunks[bucket - bucket % HOUR_MS]
+        i, j = chunk.span(bucket, bucket + _TEN - 1)
+        block = chunk.vals[i:j]
+        counts = (~np.isnan(block)).sum(axis=0)
+        cols = np.flatnonzero(counts)
+        sub = block[:, cols]
+        day, slot = self._day(bucket, written_at)
+        day.merge(
+            slot,
+            cols,
+            -np.fmin.reduce(sub, axis=0),
+            np.fmax.reduce(sub, axis=0),
+            np.nansum(sub, axis=0, dtype=np.float64),
+            counts[cols].astype(np.float64),
+            j - i,
+            int(np.count_nonzero(chunk.task[i:j])),
+        )
+        self._count(cols, counts[cols])
+        self._pending = False
+
+    def drop_written_before(self, cutoff: float, tier_cutoff: float | None = None) -> int:
+        """Retention: drop raw chunks last written before ``cutoff`` and tier days last written before
+        ``tier_cutoff`` (default: ``cutoff``), both server seconds; returns raw rows dropped.
+
+        Raw rows leave the tiers untouched: until their day goes, queries over those hours answer from
+        the tiers (docs/storage.md). A day is dropped only when no raw chunk inside it remains.
+        """
+        if tier_cutoff is None:
+            tier_cutoff = cutoff
+        dropped = 0
+        for hour in [h for h, c in self._chunks.items() if c.written < cutoff]:
+            if self._pending and self._open - self._open % HOUR_MS == hour:
+                self._close(self._chunks[hour].written)
+            chunk = self._chunks.pop(hour)
+            dropped += chunk.n
+            self._horizon = max(self._horizon, hour + HOUR_MS)
+            if chunk is self._hot:
+                self._hot = None
+        self._rows -= dropped
+        chunks = self._chunks
+        for start in [d for d, day in self._days.items() if day.written < tier_cutoff]:
+            if next(iter(chunks.irange(start, start + DAY_MS - 1)), None) is not None:
+                continue
+            day = self._days.pop(start)
+            gone = day.counts().astype(np.int64)
+            self._count(np.arange(len(gone)), -gone)
+        return dropped
+
+    # --- persistence -------------------------------------------------------------------------------------
 
     def freeze(self) -> FrozenHistory:
-        """A consistent read-only view of the history as it is now, in O(chunks) without copying rows.
+        """A consistent read-only view of the history as it is now, in O(chunks + days), copying no rows.
 
-        Later writes copy a chunk before changing it (copy-on-write), so the view may be encoded from another
-        thread (:meth:`FrozenHistory.to_state`) while the event loop keeps writing.
+        Chunks and days are shared and marked frozen; this history copies one before it next writes to it
+        (copy-on-write). The view may be encoded in another thread (:meth:`.state.FrozenHistory.to_state`)
+        while the event loop goes on writing.
         """
-        starts, chunks = list(self._chunks.keys()), list(self._chunks.values())
-        for chunk in chunks:
-            chunk.frozen = True
-        return FrozenHistory(starts, chunks)
+        from .state import FrozenHistory
 
-    def to_state(self) -> dict[str, list[list[object]]]:
-        """The whole history as plain data for msgpack (see :meth:`FrozenHistory.to_state`)."""
+        chunks = list(self._chunks.items())
+        days = list(self._days.items())
+        for _hour, chunk in chunks:
+            chunk.frozen = True
+        for _start, day in days:
+            day.frozen = True
+        return FrozenHistory(chunks, days, self._open, self._pending, self._horizon)
+
+    def to_state(self) -> dict[str, Any]:
+        """The whole history as plain data for msgpack (layout: :meth:`.state.FrozenHistory.to_state`)."""
         return self.freeze().to_state()
 
     @classmethod
-    def from_state(cls, state: Mapping[str, object]) -> WorkerHistory:
-        """Rebuild a history from :meth:`to_state` output; raises ValueError naming what is malformed."""
+    def from_state(cls, state: Mapping[str, Any]) -> WorkerHistory:
+        """Rebuild a history from :meth:`to_state` output (of any process: series are matched by name);
+        raises ValueError naming what is malformed."""
+        from .state import load_state
+
         h = cls()
-        chunks = state.get("chunks")
-        if not isinstance(chunks, list):
-            raise ValueError("history has no chunk list")
-        for item in chunks:
-            start, written, ts_raw, task_raw, cols_raw = item
-            if not isinstance(start, int) or start % CHUNK_MS or not isinstance(written, (int, float)):
-                raise ValueError(f"bad chunk header {start!r}")
-            chunk = _Chunk()
-            chunk.ts.frombytes(ts_raw)
-            chunk.task = bytearray(task_raw)
-            n = len(chunk.ts)
-            if n == 0 or len(chunk.task) != n:
-                raise ValueError(f"chunk {start}: {n} rows but {len(chunk.task)} task flags")
-            if _SWAP:
-                chunk.ts.byteswap()
-            ts = np.frombuffer(chunk.ts, dtype=np.int64)
-            if ts[0] < start or ts[-1] >= start + CHUNK_MS or (n > 1 and bool((ts[1:] < ts[:-1]).any())):
-                raise ValueError(f"chunk {start}: rows out of order or outside the chunk")
-            del ts
-            for metric, variant, raw in cols_raw:
-                col = array("d")
-                col.frombytes(raw)
-                if len(col) != n:
-                    raise ValueError(f"chunk {start}: column {metric}/{variant} has {len(col)} of {n} rows")
-                if _SWAP:
-                    col.byteswap()
-                key = (str(metric), str(variant))
-                chunk.cols[key] = col
-                present = int(np.count_nonzero(~np.isnan(np.frombuffer(col))))
-                h._counts[key] = h._counts.get(key, 0) + present
-            chunk.written = float(written)
-            h._chunks[start] = chunk
-            h._rows += n
+        chunks, days, h._open, h._pending, h._horizon = load_state(state)
+        for hour, chunk in chunks:
+            h._chunks[hour] = chunk
+            h._rows += chunk.n
+        for start, day in days:
+            h._days[start] = day
+            h._count(np.arange(day.width), day.counts().astype(np.int64))
+        if h._chunks:
+            h._hot = h._chunks.peekitem(-1)[1]  # appends to the newest hour grow it, not copy it per report
+        if h._pending:
+            chunk = h._chunks.get(h._open - h._open % HOUR_MS)
+            i, j = (0, 0) if chunk is None or chunk.partial else chunk.span(h._open, h._open + _TEN - 1)
+            if j <= i:
+                raise ValueError(f"pending bucket {h._open} has no raw rows")
         return h
 
-    def drop_written_before(self, cutoff: float) -> int:
-        """Retention: drop every chunk last written before ``cutoff`` (server seconds); returns rows dropped."""
-        stale = [start for start, chunk in self._chunks.items() if chunk.written < cutoff]
-        dropped = 0
-        for start in stale:
-            chunk = self._chunks.pop(start)
-            dropped += len(chunk.ts)
-            for key, col in chunk.cols.items():
-                left = self._counts[key] - int(np.count_nonzero(~np.isnan(np.frombuffer(col))))
-                if left:
-                    self._counts[key] = left
-                else:
-                    del self._counts[key]
-        self._rows -= dropped
-        return dropped
+    # --- reading raw rows --------------------------------------------------------------------------------
 
-    def _overlapping(self, lo_ms: int, hi_ms: int) -> Iterable[tuple[_Chunk, int, int]]:
-        """Chunks overlapping ``[lo_ms, hi_ms]`` with the row slice ``[i, j)`` inside each."""
+    def _raw(self, lo_ms: int, hi_ms: int, out: list[RawPart]) -> None:
         chunks = self._chunks
-        for start in chunks.irange(lo_ms - lo_ms % CHUNK_MS, hi_ms):
+        first = lo_ms - lo_ms % HOUR_MS
+        if hi_ms < first + HOUR_MS:  # inside one chunk: the usual edge, kept cheap
+            chunk = chunks.get(first)
+            if chunk is not None:
+                ts = chunk.ts[: chunk.n]
+                i = 0 if lo_ms == first else int(ts.searchsorted(lo_ms))
+                j = chunk.n if hi_ms == first + HOUR_MS - 1 else int(ts.searchsorted(hi_ms, "right"))
+                if i < j:
+                    out.append((chunk, i, j))
+            return
+        if hi_ms - first < 4 * HOUR_MS:  # edges: a dict look-up per hour beats SortedDict.irange
+            starts = [h for h in range(first, hi_ms + 1, HOUR_MS) if h in chunks]
+        else:
+            starts = list(chunks.irange(first, hi_ms))
+        for start in starts:
             chunk = chunks[start]
-            ts = np.frombuffer(chunk.ts, dtype=np.int64)
-            i = 0 if start >= lo_ms else int(np.searchsorted(ts, lo_ms, "left"))
-            j = len(ts) if start + CHUNK_MS <= hi_ms else int(np.searchsorted(ts, hi_ms, "right"))
-            del ts  # release the buffer export before anything else can touch the array
+            if start >= lo_ms and start + HOUR_MS <= hi_ms:
+                i, j = 0, chunk.n
+            else:
+                i, j = chunk.span(lo_ms, hi_ms)
             if i < j:
-                yield chunk, i, j
+                out.append((chunk, i, j))
 
     def rows(self, lo_ms: int, hi_ms: int) -> tuple[np.ndarray, np.ndarray]:
-        """Timestamps (int64 ms) and task flags (bool) of the reports in ``[lo_ms, hi_ms]``, ascending."""
-        ts_parts: list[np.ndarray] = []
-        task_parts: list[np.ndarray] = []
-        for chunk, i, j in self._overlapping(lo_ms, hi_ms):
-            ts_parts.append(np.frombuffer(chunk.ts, dtype=np.int64)[i:j])
-            task_parts.append(np.frombuffer(chunk.task, dtype=np.bool_)[i:j])
-        if not ts_parts:
+        """Timestamps (int64 ms) and task flags (bool) of the raw reports in ``[lo_ms, hi_ms]``, ascending."""
+        parts: list[RawPart] = []
+        self._raw(lo_ms, hi_ms, parts)
+        if not parts:
             return np.empty(0, np.int64), np.empty(0, np.bool_)
-        return np.concatenate(ts_parts), np.concatenate(task_parts)
+        return (
+            np.concatenate([c.ts[i:j] for c, i, j in parts]),
+            np.concatenate([c.task[i:j] for c, i, j in parts]),
+        )
 
     def series(
         self, lo_ms: int, hi_ms: int, metrics: set[str] | frozenset[str]
     ) -> dict[SeriesKey, tuple[np.ndarray, np.ndarray]]:
-        """``{(metric, variant): (timestamps ms, values)}`` for records of ``metrics`` in ``[lo_ms, hi_ms]``.
+        """``{(metric, variant): (timestamps ms, values)}`` of the raw records of ``metrics`` in ``[lo_ms, hi_ms]``.
 
-        Both arrays are fresh copies in ascending time order; missing values are already removed.
+        Fresh arrays in ascending time order; values are the stored float32 values as float64.
         """
-        parts: dict[SeriesKey, tuple[list[np.ndarray], list[np.ndarray]]] = {}
-        for chunk, i, j in self._overlapping(lo_ms, hi_ms):
-            ts = None
-            for key, col in chunk.cols.items():
-                if key[0] not in metrics:
-                    continue
-                if ts is None:
-                    ts = np.frombuffer(chunk.ts, dtype=np.int64)[i:j]
-                entry = parts.get(key)
-                if entry is None:
-                    entry = parts[key] = ([], [])
-                entry[0].append(ts)
-                entry[1].append(np.frombuffer(col, dtype=np.float64)[i:j])
+        parts: list[RawPart] = []
+        self._raw(lo_ms, hi_ms, parts)
+        if not parts:
+            return {}
+        ts_all = np.concatenate([c.ts[i:j] for c, i, j in parts])
         out: dict[SeriesKey, tuple[np.ndarray, np.ndarray]] = {}
-        for key, (ts_parts, val_parts) in parts.items():
-            ts_all = np.concatenate(ts_parts)
-            vals = np.concatenate(val_parts)
+        for col in SERIES.columns_of(metrics).tolist():
+            vals = np.concatenate(
+                [c.vals[i:j, col] if col < c.vals.shape[1] else np.full(j - i, np.nan, np.float32) for c, i, j in parts]
+            )
             present = ~np.isnan(vals)
-            if not present.all():
-                ts_all, vals = ts_all[present], vals[present]
-            if len(vals):
-                out[key] = (ts_all, vals)
+            if present.any():
+                out[SERIES.keys[col]] = (ts_all[present], vals[present].astype(np.float64))
         return out
+
+    # --- query planning ----------------------------------------------------------------------------------
+
+    def plan(self, lo_ms: int, hi_ms: int, step_ms: int) -> list[TierPart | RawPart]:
+        """The parts that answer a query over ``[lo_ms, hi_ms]`` at ``step_ms`` buckets, in time order.
+
+        Coarsest tier whose bucket divides ``step_ms``, for the tier buckets that lie wholly inside the
+        range and hold no pending row; finer tier buckets (10 min) for whole buckets around them; raw rows
+        for the rest (partial 10 min buckets at the ends, the pending bucket). Hours below the horizon:
+        that tier's (or, when no tier divides ``step_ms``, the 10 min tier's) buckets overlapping the
+        range, whole.
+        """
+        t = 1 if step_ms % TIER_MS[1] == 0 else 0 if step_ms % TIER_MS[0] == 0 else -1
+        out: list[TierPart | RawPart] = []
+        lo = lo_ms
+        if lo < self._horizon:
+            tt = max(t, 0)
+            size = TIER_MS[tt]
+            self._tiers(tt, lo - lo % size, min(hi_ms, self._horizon - 1) + 1, out)
+            lo = self._horizon
+        if lo > hi_ms:
+            return out
+        if t < 0:
+            self._raw(lo, hi_ms, out)  # type: ignore[arg-type]
+            return out
+        # Cascade from coarse to fine: whole 1 h buckets in the middle, whole 10 min buckets around them,
+        # raw rows only for the partial 10 min buckets at the ends and the pending bucket.
+        fine = TIER_MS[0]
+        a0 = -(-lo // fine) * fine
+        b0 = (hi_ms + 1) // fine * fine
+        if self._pending:
+            b0 = min(b0, self._open)
+        if a0 >= b0:
+            self._raw(lo, hi_ms, out)  # type: ignore[arg-type]
+            return out
+        if lo < a0:
+            self._raw(lo, a0 - 1, out)  # type: ignore[arg-type]
+        a1 = b1 = a0
+        if t == 1:
+            size = TIER_MS[1]
+            a1 = -(-lo // size) * size
+            b1 = (hi_ms + 1) // size * size
+            if self._pending:
+                b1 = min(b1, self._open - self._open % size)
+            if a1 >= b1:
+                a1 = b1 = b0
+        if a0 < a1:
+            self._tiers(0, a0, a1, out)
+        if a1 < b1:
+            self._tiers(1, a1, b1, out)
+        if b1 < b0:
+            self._tiers(0, b1, b0, out)
+        if b0 <= hi_ms:
+            self._raw(b0, hi_ms, out)  # type: ignore[arg-type]
+        return out
+
+    def _tiers(self, t: int, a: int, b: int, out: list) -> None:
+        """Tier ``t`` slices for bucket starts in ``[a, b)`` (``a`` aligned to the tier)."""
+        size = TIER_MS[t]
+        days = self._days
+        first = a - a % DAY_MS
+        if b - first <= 32 * DAY_MS:
+            starts = [d for d in range(first, b, DAY_MS) if d in days]
+        else:
+            starts = list(days.irange(first, b - 1))
+        for start in starts:
+            i = max(a - start, 0) // size
+            j = (min(b - start, DAY_MS) + size - 1) // size
+            if i < j:
+                out.append((t, days[start], i, j, start + i * size))
+
+    # --- invariants --------------------------------------------------------------------------------------
 
     def _check(self) -> None:
         """Assert every structural invariant (used by the property tests after each step)."""
         rows = 0
-        counts: dict[SeriesKey, int] = {}
+        cnt = np.zeros(len(SERIES), np.int64)
+        tier_rows = 0
         for start, chunk in self._chunks.items():
-            n = len(chunk.ts)
+            n = chunk.n
             assert n > 0, "empty chunk retained"
-            assert len(chunk.task) == n
-            assert all(start <= t < start + CHUNK_MS for t in chunk.ts), "row outside its chunk"
-            assert all(a <= b for a, b in zip(chunk.ts, chunk.ts[1:])), "rows out of order"
-            for key, col in chunk.cols.items():
-                assert len(col) == n, "column not aligned with rows"
-                present = sum(1 for v in col if not math.isnan(v))
-                assert present > 0, "all-missing column"
-                counts[key] = counts.get(key, 0) + present
+            assert start % HOUR_MS == 0
+            ts = chunk.ts[:n]
+            assert ((ts >= start) & (ts < start + HOUR_MS)).all(), "row outside its chunk"
+            assert (np.diff(ts) >= 0).all(), "rows out of order"
+            assert len(chunk.task) >= n and chunk.vals.shape[0] >= n
+            assert chunk is self._hot or chunk.vals.shape[0] == n, "spare capacity in a cold chunk"
+            assert (~np.isnan(chunk.vals[:n])).any(axis=1).all(), "a row without values"
+            assert not chunk.partial or start < self._horizon
             rows += n
         assert rows == self._rows
-        assert counts == self._counts, (counts, self._counts)
-
-
-_SWAP = sys.byteorder != "little"
-"""The persisted form is little-endian; a big-endian machine swaps on the way in and out."""
-
-
-def _le(a: array) -> memoryview:  # type: ignore[type-arg]
-    # A view, not a copy: frozen arrays are never changed again, and msgpack packs a view as bin directly.
-    if _SWAP:
-        a = array(a.typecode, a)
-        a.byteswap()
-    return memoryview(a).cast("B")
-
-
-class FrozenHistory:
-    """A read-only view of a :class:`WorkerHistory` at one instant (from :meth:`WorkerHistory.freeze`).
-
-    Safe to encode from a worker thread: the chunks it holds are never changed again (writers copy them).
-    """
-
-    __slots__ = ("_starts", "_chunks")
-
-    def __init__(self, starts: list[int], chunks: list[_Chunk]) -> None:
-        self._starts = starts
-        self._chunks = chunks
-
-    def __len__(self) -> int:
-        return sum(len(chunk.ts) for chunk in self._chunks)
-
-    def to_state(self) -> dict[str, list[list[object]]]:
-        """``{"chunks": [[start_ms, written_s, ts bytes, task bytes, [[metric, variant, values bytes]...]]]}``.
-
-        ``ts`` is int64 ms and values float64 (NaN = series absent from that report), both little-endian;
-        task flags are one byte per row. About 8 bytes per stored value, like the in-memory layout. The
-        byte fields are zero-copy views of the frozen arrays: pack them (msgpack writes them as bin) or
-        copy them before the history goes away.
-        """
-        return {
-            "chunks": [
-                [
-                    start,
-                    chunk.written,
-                    _le(chunk.ts),
-                    memoryview(chunk.task),
-                    [[metric, variant, _le(col)] for (metric, variant), col in chunk.cols.items()],
-                ]
-                for start, chunk in zip(self._starts, self._chunks)
-            ]
-        }
+        for start, day in self._days.items():
+            assert start % DAY_MS == 0
+            assert day.written > -np.inf
+            w = day.width
+            cnt[:w] += day.counts().astype(np.int64)
+            c0, c1 = day.sc[0][:, 1], day.sc[1][:, 1]
+            # the 1 h tier is exactly the cascade of the 10 min tier
+            assert np.array_equal(c0.reshape(w, 24, 6).sum(axis=2), c1)
+            assert np.array_equal(day.rc[0].reshape(24, 6, 2).sum(axis=1), day.rc[1])
+            for t in range(2):
+                mm, sc, rc = day.mm[t], day.sc[t], day.rc[t]
+                empty = sc[:, 1] == 0
+                lo_, hi_ = mm[:, 0], mm[:, 1]
+                assert (lo_[empty] == -np.inf).all() and (hi_[empty] == -np.inf).all(), "stats in empty bucket"
+                assert (-lo_[~empty] <= hi_[~empty]).all(), "min above max"
+                assert ((rc[:, 0] > 0) == (sc[:, 1] > 0).any(axis=0)).all(), "report count vs records"
+                assert (rc[:, 1] <= rc[:, 0]).all()
+            tier_rows += int(day.rc[0][:, 0].sum())
+        if self._pending:
+            chunk = self._chunks[self._open - self._open % HOUR_MS]
+            assert not chunk.partial
+            i, j = chunk.span(self._open, self._open + _TEN - 1)
+            assert j > i, "pending bucket without rows"
+            day = self._days.get(self._open - self._open % DAY_MS)
+            if day is not None:
+                assert day.rc[0][(self._open % DAY_MS) // _TEN, 0] == 0, "pending bucket already rolled up"
+        width = max(len(cnt), len(self._cnt))
+        assert np.array_equal(np.pad(cnt, (0, width - len(cnt))), np.pad(self._cnt, (0, width - len(self._cnt))))

@@ -1,0 +1,223 @@
+"""Tiered storage: every answer (tier buckets, raw edges, pending bucket) equals a brute-force reference.
+
+The reference here is deliberately naive: a flat list of records, float32-rounded values (what the store
+keeps, as upstream's ES float fields do), one Python loop per query. Reports are random, out of order,
+spread over several days so both tiers, day boundaries, pending buckets and late merges are exercised;
+intervals are random and are or are not multiples of the tier sizes; ranges have partial edge buckets.
+``_check()`` runs after every mutation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from workerhub.messages import ActivityQuery, StatsItem, StatsQuery
+from workerhub.stats import WorkerHistory, activity_report, stats_report
+from workerhub.stats.aggregate import MAX_BUCKETS
+from workerhub.stats.history import HOUR_MS
+
+T0 = 1_700_000_000_000 - 1_700_000_000_000 % 86_400_000  # a UTC midnight
+SPAN = 3 * 86_400_000
+
+VALUES = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
+SAMPLE = st.tuples(st.sampled_from(["cpu_usage", "gpu_usage", "memory_used"]), st.sampled_from(["0", "1", "total"]), VALUES)
+
+
+@st.composite
+def reports(draw: st.DrawFn) -> list[tuple[str, int, bool, list[tuple[str, str, float]]]]:
+    n = draw(st.integers(1, 40))
+    out = []
+    t = T0 + draw(st.integers(0, SPAN // 2))
+    for _ in range(n):
+        jump = draw(st.sampled_from([10_000, 10_000, 70_000, 600_000, 3_600_000, 20 * 3_600_000, -700_000, -5 * 3_600_000]))
+        t = min(max(T0, t + jump + draw(st.integers(0, 999))), T0 + SPAN)
+        samples = draw(st.lists(SAMPLE, min_size=1, max_size=5, unique_by=lambda s: (s[0], s[1])))
+        out.append((draw(st.sampled_from(["a", "b", "c"])), t, draw(st.booleans()), samples))
+    return out
+
+
+@st.composite
+def queries(draw: st.DrawFn) -> tuple[float, float, int]:
+    interval = draw(st.sampled_from([1, 7, 60, 600, 1200, 1800, 3600, 7200, 86_400, 900, 5400]))
+    a = T0 // 1000 + draw(st.integers(-4000, SPAN // 1000 + 4000))
+    # the activity report refuses more than MAX_BUCKETS buckets (400): stay within it
+    b = a + draw(st.integers(1, min(SPAN // 1000 + 8000, (MAX_BUCKETS - 2) * interval)))
+    frac = draw(st.sampled_from([0.0, 0.5, 0.999]))
+    return a + frac, b + frac, interval
+
+
+def f32(x: float) -> float:
+    return float(np.float32(x))
+
+
+def ingest(reps: list, written: float = 0.0) -> dict[str, WorkerHistory]:
+    hs: dict[str, WorkerHistory] = {}
+    for k, (w, ts, task, samples) in enumerate(reps):
+        h = hs.setdefault(w, WorkerHistory())
+        h.add(ts, task, samples, written_at=written + k)
+        h._check()
+    return hs
+
+
+def ref_stats(reps: list, query: StatsQuery) -> list[dict]:
+    lo, hi = int(query.from_date) * 1000, int(query.to_date) * 1000 + 999
+    step = query.interval * 1000
+    wanted: dict[str, list[str]] = {}
+    for item in query.items:
+        if item.aggregation not in wanted.setdefault(item.key, []):
+            wanted[item.key].append(item.aggregation)
+    cells: dict[str, dict[tuple[str, str | None], dict[int, list[float]]]] = {}
+    for w, ts, _task, samples in reps:
+        if not lo <= ts <= hi:
+            continue
+        for metric, variant, value in samples:
+            if metric in wanted:
+                key = (metric, variant if query.split_by_variant else None)
+                cells.setdefault(w, {}).setdefault(key, {}).setdefault(ts // step * step, []).append(f32(value))
+    out = []
+    for w, series in cells.items():
+        entries = []
+        per_metric: dict[str, int] = {}
+        for (metric, variant), buckets in series.items():
+            n = sum(len(v) for v in buckets.values())
+            per_metric[metric] = per_metric.get(metric, 0) + n
+            dates = sorted(buckets)
+            stats = []
+            for agg in wanted[metric]:
+                fn = {"avg": lambda v: math.fsum(v) / len(v), "min": min, "max": max}[agg]
+                stats.append({"aggregation": agg, "values": [fn(buckets[d]) for d in dates]})
+            entry = {"metric": metric}
+            if variant is not None:
+                entry["variant"] = variant
+            entry.update(dates=dates, stats=stats)
+            entries.append((n, metric, variant or "", entry))
+        entries.sort(key=lambda e: (-per_metric[e[1]], e[1], -e[0], e[2]))
+        out.append((sum(per_metric.values()), w, [e[3] for e in entries]))
+    out.sort(key=lambda x: (-x[0], x[1]))
+    return [{"worker": w, "metrics": m} for _, w, m in out]
+
+
+def ref_activity(reps: list, query: ActivityQuery) -> dict:
+    lo, hi = int(query.from_date) * 1000, int(query.to_date) * 1000 + 999
+    step = query.interval * 1000
+    total: dict[int, set] = {}
+    active: dict[int, set] = {}
+    for w, ts, task, _samples in reps:
+        if lo <= ts <= hi:
+            total.setdefault(ts // step * step, set()).add(w)
+            if task:
+                active.setdefault(ts // step * step, set()).add(w)
+
+    def series(b: dict[int, set]) -> dict:
+        if not b:
+            return {"dates": [], "counts": []}
+        dates = list(range(min(b), max(b), step))  # the last non-empty bucket is always dropped (Q3)
+        return {"dates": dates, "counts": [len(b.get(d, ())) for d in dates]}
+
+    return {"total": series(total), "active": series(active)}
+
+
+def assert_same(got: list[dict], want: list[dict]) -> None:
+    assert [w["worker"] for w in got] == [w["worker"] for w in want]
+    for gw, ww in zip(got, want):
+        assert len(gw["metrics"]) == len(ww["metrics"]), (gw, ww)
+        for gm, wm in zip(gw["metrics"], ww["metrics"]):
+            assert (gm["metric"], gm.get("variant"), gm["dates"]) == (wm["metric"], wm.get("variant"), wm["dates"])
+            for gs, ws in zip(gm["stats"], wm["stats"], strict=True):
+                assert gs["aggregation"] == ws["aggregation"]
+                if gs["aggregation"] == "avg":
+                    assert np.allclose(gs["values"], ws["values"], rtol=1e-9, atol=1e-9), (gs, ws)
+                else:  # min and max are exact: the stored float32 values themselves
+                    assert gs["values"] == ws["values"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(reports(), st.lists(queries(), min_size=1, max_size=4), st.booleans(), st.sampled_from(["avg", "min", "max"]))
+def test_stats_equal_reference(reps, qs, split, agg) -> None:
+    hs = ingest(reps)
+    for a, b, interval in qs:
+        items = (StatsItem("cpu_usage", agg), StatsItem("memory_used", "avg"), StatsItem("cpu_usage", "max"))
+        query = StatsQuery(a, b, interval, items, split_by_variant=split)
+        assert_same(stats_report(hs, query), ref_stats(reps, query))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(reports(), st.lists(queries(), min_size=1, max_size=4))
+def test_activity_equal_reference(reps, qs) -> None:
+    hs = ingest(reps)
+    for a, b, interval in qs:
+        query = ActivityQuery(a, b, interval)
+        assert activity_report(hs.values(), query) == ref_activity(reps, query)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(reports(), st.lists(queries(), min_size=1, max_size=4), st.integers(0, 45))
+def test_raw_retention_keeps_exact_answers_above_the_horizon(reps, qs, keep) -> None:
+    """Drop raw chunks written before a cutoff: hours above the horizon stay exact; below it, tiers answer
+    at tier resolution, and the counts never change while the tiers are retained."""
+    hs = ingest(reps)
+    counts_before = {w: dict(h.counts) for w, h in hs.items()}
+    cutoff = len(reps) - keep
+    for h in hs.values():
+        h.drop_written_before(cutoff, tier_cutoff=-1)
+        h._check()
+    assert {w: dict(h.counts) for w, h in hs.items()} == counts_before
+    for a, b, interval in qs:
+        horizon = max(h._horizon for h in hs.values())
+        lo = max(int(a) * 1000, horizon)
+        lo_s = -(-lo // 1000)
+        if lo_s >= b:
+            continue
+        query = StatsQuery(lo_s, b, interval, (StatsItem("cpu_usage", "min"), StatsItem("gpu_usage", "avg")))
+        assert_same(stats_report(hs, query), ref_stats(reps, query))
+        # Tier-only hours at the 10 min tier's resolution: whole-day queries at 1 h see every record.
+        day_q = StatsQuery(T0 // 1000, (T0 + SPAN) // 1000 + 86_400, 86_400, (StatsItem("cpu_usage", "max"),))
+        assert_same(stats_report(hs, day_q), ref_stats(reps, day_q))
+
+
+@settings(max_examples=60, deadline=None)
+@given(reports())
+def test_full_retention_drop_empties(reps) -> None:
+    hs = ingest(reps)
+    for h in hs.values():
+        h.drop_written_before(10**9)
+        h._check()
+        assert h.empty and len(h) == 0 and not h.counts
+
+
+def test_late_report_updates_every_tier() -> None:
+    h = WorkerHistory()
+    base = T0 + 5 * HOUR_MS
+    for k in range(200):
+        h.add(base + k * 10_000, False, [("cpu_usage", "0", float(k))], written_at=k)
+        h._check()
+    h.add(base + 5_000, True, [("cpu_usage", "0", -3.0)], written_at=300)  # into a closed 10 min bucket
+    h._check()
+    q = StatsQuery(base // 1000, (base + 2 * HOUR_MS) // 1000, 3600, (StatsItem("cpu_usage", "min"),))
+    got = stats_report({"w": h}, q)
+    assert got[0]["metrics"][0]["stats"][0]["values"][0] == -3.0
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(reports(), reports(), st.integers(0, 45), st.sampled_from([3600, 86_400, 600]))
+def test_reports_after_a_raw_drop_stay_consistent(first, later, keep, interval) -> None:
+    """Reports into hours whose raw rows were dropped (partial chunks, below the horizon) still reach every
+    tier: a whole-range query at a tier multiple sees every record ever added."""
+    hs = ingest(first)
+    cutoff = len(first) - keep
+    for h in hs.values():
+        h.drop_written_before(cutoff, tier_cutoff=-1)
+        h._check()
+    for k, (w, ts, task, samples) in enumerate(later):
+        h = hs.setdefault(w, WorkerHistory())
+        h.add(ts, task, samples, written_at=len(first) + k)
+        h._check()
+    every = first + later
+    q = StatsQuery((T0 - 86_400_000) // 1000, (T0 + SPAN) // 1000 + 86_400, interval, (StatsItem("cpu_usage", "min"), StatsItem("cpu_usage", "avg")))
+    assert_same(stats_report(hs, q), ref_stats(every, q))
+    aq = ActivityQuery((T0 - 86_400_000) // 1000, (T0 + SPAN) // 1000 + 86_400, interval)
+    assert activity_report(hs.values(), aq) == ref_activity(every, aq)

@@ -1,0 +1,197 @@
+"""The persisted form of a :class:`~.history.WorkerHistory`: plain msgpack data, arrays as little-endian bytes.
+
+Column numbers are process-local (the shared :data:`~.columns.SERIES` index grows in the order series first
+arrive), so the file names its series: ``series`` lists the ``[metric, variant]`` pairs this history holds,
+and every array in the state has exactly those columns, in that order. Loading maps each name to the
+loading process's column (registering it if new) and scatters the arrays into that layout.
+
+Layout of :meth:`FrozenHistory.to_state` (``k`` = number of series; all arrays C-order, little-endian)::
+
+    {"series":  [[metric, variant], ...],                          # k pairs
+     "open":    start ms of the newest 10 min bucket seen,
+     "pending": true when that bucket's rows are in raw only (not yet rolled up),
+     "horizon": hours below it (ms) are answered from the tiers only,
+     "chunks":  [[hour_ms, written_s, partial, ts int64 (n), task uint8 (n), vals float32 (n, k)], ...],
+     "days":    [[day_ms, written_s, mm10 float32 (k, 2, 144), mm1h float32 (k, 2, 24),
+                  sc10 float64 (k, 2, 144), sc1h float64 (k, 2, 24), rc10 int64 (144, 2), rc1h int64 (24, 2)], ...]}
+
+``mm`` = (−min, max) with −inf in empty buckets, ``sc`` = (sum, count), ``rc`` = (reports, reports with a
+task): the in-memory :class:`~.columns.TierDay` arrays. Per-series record counts are not stored: they are
+the tiers' counts plus the pending bucket's rows, rebuilt on load.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .columns import DAY_MS, HOUR_MS, SERIES, TIER_MS, RawChunk, TierDay
+
+__all__ = ["FrozenHistory", "load_state"]
+
+_SLOTS = tuple(DAY_MS // t for t in TIER_MS)
+_LITTLE = sys.byteorder == "little"
+
+
+def _bin(a: np.ndarray, dtype: str) -> memoryview:
+    """Little-endian bytes of ``a``: a zero-copy view when ``a`` already is (the usual case)."""
+    a = np.ascontiguousarray(a, dtype=np.dtype(dtype).newbyteorder("<"))
+    return memoryview(a).cast("B")
+
+
+def _select(a: np.ndarray, used: np.ndarray, axis_width: int, fill: float) -> np.ndarray:
+    """``a`` restricted to columns ``used`` along axis 0 (of ``a`` or of ``a.T`` for raw blocks), ``fill``
+    for columns beyond ``a``'s width; ``a`` itself when it is already exactly those columns."""
+    if axis_width == len(used) and (len(used) == 0 or used[-1] == len(used) - 1):
+        return a
+    inside = used < axis_width
+    out = np.full((len(used),) + a.shape[1:], fill, a.dtype)
+    out[inside] = a[used[inside]]
+    return out
+
+
+class FrozenHistory:
+    """A read-only view of a :class:`~.history.WorkerHistory` at one instant (from ``freeze()``).
+
+    Safe to encode from a worker thread: the chunks and days it holds are never changed again (the
+    history copies them before writing).
+    """
+
+    __slots__ = ("_chunks", "_days", "_open", "_pending", "_horizon")
+
+    def __init__(
+        self,
+        chunks: list[tuple[int, RawChunk]],
+        days: list[tuple[int, TierDay]],
+        open_ms: int,
+        pending: bool,
+        horizon: int,
+    ) -> None:
+        self._chunks = chunks
+        self._days = days
+        self._open = open_ms
+        self._pending = pending
+        self._horizon = horizon
+
+    def __len__(self) -> int:
+        return sum(chunk.n for _hour, chunk in self._chunks)
+
+    def _used(self) -> np.ndarray:
+        """Columns that hold any record (raw or rolled up), ascending."""
+        width = max([c.vals.shape[1] for _h, c in self._chunks] + [d.width for _s, d in self._days] + [0])
+        used = np.zeros(width, np.bool_)
+        for _hour, chunk in self._chunks:
+            w = chunk.vals.shape[1]
+            used[:w] |= ~np.isnan(chunk.vals[: chunk.n]).all(axis=0)
+        for _start, day in self._days:
+            used[: day.width] |= day.counts() > 0
+        return np.flatnonzero(used)
+
+    def to_state(self) -> dict[str, Any]:
+        """The view as plain data (layout: module docstring). Byte fields may be zero-copy views of the
+        frozen arrays: pack them (msgpack writes them as bin) before the view is dropped."""
+        used = self._used()
+        keys = SERIES.keys  # append-only: entries below the widths frozen here never change
+        chunks = []
+        for hour, c in self._chunks:
+            vals = _select(c.vals[: c.n].T, used, c.vals.shape[1], np.nan).T
+            chunks.append(
+                [hour, float(c.written), c.partial, _bin(c.ts[: c.n], "i8"), _bin(c.task[: c.n], "u1"), _bin(vals, "f4")]
+            )
+        days = []
+        for start, d in self._days:
+            w = d.width
+            days.append(
+                [start, float(d.written)]
+                + [_bin(_select(mm, used, w, -np.inf), "f4") for mm in d.mm]
+                + [_bin(_select(sc, used, w, 0.0), "f8") for sc in d.sc]
+                + [_bin(rc, "i8") for rc in d.rc]
+            )
+        return {
+            "series": [list(keys[c]) for c in used.tolist()],
+            "open": self._open,
+            "pending": self._pending,
+            "horizon": self._horizon,
+            "chunks": chunks,
+            "days": days,
+        }
+
+
+def _array(raw: Any, dtype: str, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """A fresh native array of ``shape`` from little-endian bytes ``raw``; ValueError if the size is off."""
+    if not isinstance(raw, (bytes, bytearray, memoryview)):
+        raise ValueError(f"{what}: expected bytes, got {type(raw).__name__}")
+    dt = np.dtype(dtype).newbyteorder("<")
+    count = int(np.prod(shape))
+    if len(raw) != count * dt.itemsize:
+        raise ValueError(f"{what}: {len(raw)} bytes, expected {count * dt.itemsize} for shape {shape}")
+    a = np.frombuffer(raw, dt).reshape(shape)
+    return a.astype(a.dtype.newbyteorder("="), copy=True)
+
+
+def _int(v: Any, what: str) -> int:
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise ValueError(f"{what} must be an integer, not {v!r}")
+    return v
+
+
+def load_state(
+    state: Mapping[str, Any],
+) -> tuple[list[tuple[int, RawChunk]], list[tuple[int, TierDay]], int, bool, int]:
+    """Validate and decode :meth:`FrozenHistory.to_state` output into ``(chunks, days, open, pending,
+    horizon)`` in this process's column layout; raises ValueError naming what is malformed."""
+    if not isinstance(state, Mapping) or not isinstance(state.get("series"), list):
+        raise ValueError("history has no series list (a snapshot of another format?)")
+    names = []
+    for pair in state["series"]:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+            raise ValueError(f"bad series name {pair!r}")
+        names.append((pair[0], pair[1]))
+    if len(set(names)) != len(names):
+        raise ValueError("a series is named twice")
+    k = len(names)
+    cols = np.array([SERIES.column(key) for key in names], np.int64)
+    width = len(SERIES)
+    open_ms = _int(state.get("open"), "open")
+    horizon = _int(state.get("horizon"), "horizon")
+    pending = state.get("pending")
+    if not isinstance(pending, bool):
+        raise ValueError(f"pending must be a boolean, not {pending!r}")
+    chunks: list[tuple[int, RawChunk]] = []
+    for item in state.get("chunks", ()):
+        hour, written, partial, ts_raw, task_raw, vals_raw = item
+        hour = _int(hour, "chunk start")
+        if hour % HOUR_MS or (chunks and hour <= chunks[-1][0]):
+            raise ValueError(f"chunk start {hour} not on an hour or out of order")
+        what = f"chunk {hour}"
+        ts = _array(ts_raw, "i8", (len(ts_raw) // 8,), what + " timestamps")
+        n = len(ts)
+        if n == 0 or ts[0] < hour or ts[-1] >= hour + HOUR_MS or bool((ts[1:] < ts[:-1]).any()):
+            raise ValueError(f"{what}: no rows, or rows out of order or outside the hour")
+        task = _array(task_raw, "u1", (n,), what + " task flags").astype(np.bool_)
+        block = _array(vals_raw, "f4", (n, k), what + " values")
+        if not (~np.isnan(block)).any(axis=1).all():
+            raise ValueError(f"{what}: a row without values")
+        vals = np.full((n, width), np.nan, np.float32)
+        vals[:, cols] = block
+        chunks.append((hour, RawChunk.restore(ts, task, vals, float(written), bool(partial))))
+    days: list[tuple[int, TierDay]] = []
+    for item in state.get("days", ()):
+        start, written, *arrays = item
+        start = _int(start, "day start")
+        if start % DAY_MS or (days and start <= days[-1][0]) or len(arrays) != 3 * len(TIER_MS):
+            raise ValueError(f"day {start}: not on a UTC day, out of order, or not {3 * len(TIER_MS)} arrays")
+        day = TierDay(width)
+        t_n = len(TIER_MS)
+        for t, s in enumerate(_SLOTS):
+            day.mm[t][cols] = _array(arrays[t], "f4", (k, 2, s), f"day {start} min/max")
+            day.sc[t][cols] = _array(arrays[t_n + t], "f8", (k, 2, s), f"day {start} sum/count")
+            day.rc[t][:] = _array(arrays[2 * t_n + t], "i8", (s, 2), f"day {start} report counts")
+        if (day.sc[0][:, 1] < 0).any() or (day.rc[0] < 0).any():
+            raise ValueError(f"day {start}: negative counts")
+        day.written = float(written)
+        days.append((start, day))
+    return chunks, days, open_ms, pending, horizon
