@@ -80,11 +80,12 @@ class RawChunk:
     carry a series. Arrays have spare capacity while the chunk is being written; :meth:`compact` trims it.
     ``partial``: created after older rows of this hour had already been dropped (only the tiers hold all
     of the hour), so raw answers for this hour would be incomplete.
-    ``frozen``: a :class:`~.state.FrozenHistory` may be reading it from another thread; the history copies
+    ``gen``: the owning history's generation when this chunk was made; an older one is shared with a
+    :class:`~.state.FrozenHistory` (which may be reading it from another thread), so the history copies
     it (:meth:`thawed`) before the next write instead of changing it (copy-on-write).
     """
 
-    __slots__ = ("ts", "task", "vals", "n", "written", "partial", "frozen")
+    __slots__ = ("ts", "task", "vals", "n", "written", "partial", "gen")
 
     def __init__(self, width: int, partial: bool) -> None:
         cap = 8
@@ -94,7 +95,7 @@ class RawChunk:
         self.n = 0
         self.written = -np.inf
         self.partial = partial
-        self.frozen = False
+        self.gen = 0
 
     @classmethod
     def restore(cls, ts: np.ndarray, task: np.ndarray, vals: np.ndarray, written: float, partial: bool) -> RawChunk:
@@ -104,13 +105,15 @@ class RawChunk:
         chunk.n = len(ts)
         chunk.written = written
         chunk.partial = partial
-        chunk.frozen = False
+        chunk.gen = 0
         return chunk
 
-    def thawed(self) -> RawChunk:
-        """A private, writable copy (spare capacity kept: the hot chunk goes on being appended to)."""
+    def thawed(self, gen: int) -> RawChunk:
+        """A private, writable copy of generation ``gen`` (spare capacity kept: the hot chunk goes on
+        being appended to)."""
         out = RawChunk.restore(self.ts.copy(), self.task.copy(), self.vals.copy(), self.written, self.partial)
         out.n = self.n
+        out.gen = gen
         return out
 
     def _grow(self, rows: int, width: int) -> None:
@@ -171,23 +174,23 @@ class TierDay:
     other axis orders).
     """
 
-    __slots__ = ("mm", "sc", "rc", "written", "frozen")
+    __slots__ = ("mm", "sc", "rc", "written", "gen")
 
     def __init__(self, width: int) -> None:
         self.mm = [np.full((width, 2, s), -np.inf, np.float32) for s in _SLOTS]
         self.sc = [np.zeros((width, 2, s), np.float64) for s in _SLOTS]
         self.rc = [np.zeros((s, 2), np.int64) for s in _SLOTS]
         self.written = -np.inf
-        self.frozen = False  # as RawChunk.frozen: copy before writing
+        self.gen = 0  # as RawChunk.gen: copy before writing when older than the history's
 
-    def thawed(self) -> TierDay:
-        """A private, writable copy (copy-on-write after a freeze)."""
+    def thawed(self, gen: int) -> TierDay:
+        """A private, writable copy of generation ``gen`` (copy-on-write after a freeze)."""
         out = TierDay.__new__(TierDay)
         out.mm = [a.copy() for a in self.mm]
         out.sc = [a.copy() for a in self.sc]
         out.rc = [a.copy() for a in self.rc]
         out.written = self.written
-        out.frozen = False
+        out.gen = gen
         return out
 
     @property

@@ -53,6 +53,10 @@ def _select(a: np.ndarray, used: np.ndarray, axis_width: int, fill: float) -> np
     return out
 
 
+def _first(item: tuple[int, Any]) -> int:
+    return item[0]
+
+
 class FrozenHistory:
     """A read-only view of a :class:`~.history.WorkerHistory` at one instant (from ``freeze()``).
 
@@ -60,23 +64,33 @@ class FrozenHistory:
     history copies them before writing).
     """
 
-    __slots__ = ("_chunks", "_days", "_open", "_pending", "_horizon")
+    __slots__ = ("_chunks", "_days", "_open", "_pending", "_horizon", "_sorted")
 
     def __init__(
         self,
-        chunks: list[tuple[int, RawChunk]],
-        days: list[tuple[int, TierDay]],
+        chunks: tuple[tuple[int, ...], tuple[RawChunk, ...]],
+        days: tuple[tuple[int, ...], tuple[TierDay, ...]],
         open_ms: int,
         pending: bool,
         horizon: int,
     ) -> None:
-        self._chunks = chunks
-        self._days = days
+        # (keys, values) taken unsorted at the cut, which must be cheap; paired and sorted lazily, in the
+        # thread that encodes
+        self._chunks: Any = chunks
+        self._days: Any = days
+        self._sorted = False
         self._open = open_ms
         self._pending = pending
         self._horizon = horizon
 
+    def _sort(self) -> None:
+        if not self._sorted:
+            self._chunks = sorted(zip(*self._chunks), key=_first)
+            self._days = sorted(zip(*self._days), key=_first)
+            self._sorted = True
+
     def __len__(self) -> int:
+        self._sort()
         return sum(chunk.n for _hour, chunk in self._chunks)
 
     def _used(self) -> np.ndarray:
@@ -93,6 +107,7 @@ class FrozenHistory:
     def to_state(self) -> dict[str, Any]:
         """The view as plain data (layout: module docstring). Byte fields may be zero-copy views of the
         frozen arrays: pack them (msgpack writes them as bin) before the view is dropped."""
+        self._sort()
         used = self._used()
         keys = SERIES.keys  # append-only: entries below the widths frozen here never change
         chunks = []
