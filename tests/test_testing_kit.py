@@ -294,7 +294,7 @@ def test_remote_server_resets_and_moves_time_over_http(workerhub: ServerHandle) 
 
 
 async def test_debug_endpoints_are_refused_outside_testing_mode() -> None:
-    settings = Settings(port=0, testing=False)
+    settings = Settings(port=0, testing=False, persist=False)  # never the user's data directory
     async with trio.open_nursery() as nursery:
         _hub, urls = await nursery.start(serve, settings)
         async with httpx.AsyncClient(base_url=urls[0]) as http:
@@ -378,7 +378,7 @@ def test_docs_example_with_explicit_plugin_and_no_autoload(outside_project: Path
 @pytest.fixture
 def external_server() -> Iterator[str]:
     """``workerhub serve --testing`` in a subprocess; yields its URL."""
-    cmd = [sys.executable, "-m", "workerhub", "serve", "--testing", "--port", "0", "--log-level", "warning"]
+    cmd = [sys.executable, "-m", "workerhub", "serve", "--testing", "--no-persist", "--port", "0", "--log-level", "warning"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -149,7 +149,8 @@ def check_format(header: Any, path: str, kind: str) -> dict[str, Any]:
     if version < oldest:
         raise PersistenceError(
             f"{path}: {kind} format {version} was written by an older workerhub ({header.get('workerhub', '?')}) "
-            f"with another stats layout; this one reads formats {oldest}-{newest} and does not convert: "
+            f"with another stats layout; this one reads format {oldest if oldest == newest else f'{oldest}-{newest}'} "
+            "and does not convert: "
             "move it out of the data directory (its data is then lost), or run the older workerhub"
         )
     return header

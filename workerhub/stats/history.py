@@ -298,6 +298,16 @@ class WorkerHistory:
                 raise ValueError(f"pending bucket {h._open} has no raw rows")
         return h
 
+    def extent(self) -> tuple[int, int] | None:
+        """``(first, last)`` ms: the hours (raw) and UTC days (tiers) holding records, ends aligned to them;
+        None when empty. Every record lies inside; queries narrow their grid to it."""
+        ends = []
+        if self._chunks:
+            ends += [self._chunks.peekitem(0)[0], self._chunks.peekitem(-1)[0] + HOUR_MS - 1]
+        if self._days:
+            ends += [self._days.peekitem(0)[0], self._days.peekitem(-1)[0] + DAY_MS - 1]
+        return (min(ends), max(ends)) if ends else None
+
     # --- reading raw rows --------------------------------------------------------------------------------
 
     def _raw(self, lo_ms: int, hi_ms: int, out: list[RawPart]) -> None:

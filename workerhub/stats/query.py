@@ -27,6 +27,22 @@ def _base(lo: int, step: int) -> int:
     return ((lo - _HOUR) // step) * step
 
 
+def _clamp(histories: Iterable[WorkerHistory], lo: int, hi: int) -> tuple[int, int]:
+    """``[lo, hi]`` narrowed to the hours and days the fleet holds data in (hour-aligned ends, so every
+    bucket and plan keeps its answer). Keeps group ids ``worker * K + bucket`` small: a query over the
+    whole int64 range at a 1 s interval would otherwise overflow them, or allocate per empty bucket."""
+    first = last = None
+    for h in histories:
+        ext = h.extent()
+        if ext is not None:
+            first = ext[0] if first is None else min(first, ext[0])
+            last = ext[1] if last is None else max(last, ext[1])
+    if first is None:
+        return lo, hi
+    lo2, hi2 = max(lo, first), min(hi, last)
+    return (lo2, hi2) if lo2 <= hi2 else (lo, lo)
+
+
 def _ramp(starts: list[int], lengths: list[int], sizes: list[int], offsets: list[int], base: int, step: int) -> np.ndarray:
     """Group ids of consecutive tier slots: part ``k`` has ``lengths[k]`` slots of ``sizes[k]`` ms from ``starts[k]``."""
     if len(set(lengths)) == 1 and len(set(sizes)) == 1:  # the usual case: a broadcast, no repeats
@@ -176,6 +192,7 @@ def render_stats(
     cols = SERIES.columns_of(frozenset(aggregations))
     if not len(cols) or not histories:
         return []
+    lo, hi = _clamp((h for _id, h in histories), lo, hi)
     base = _base(lo, step)
     W = len(histories)
     keys_of = [SERIES.keys[c] for c in cols.tolist()]
@@ -243,8 +260,10 @@ def render_stats(
 def fleet_activity(
     histories: Iterable[WorkerHistory], lo: int, hi: int, step: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bucket keys (ms, ascending, every bucket of the query's grid) and, per bucket, the number of
-    distinct workers with a report (``total``) and with a report that carried a task (``active``)."""
+    """Bucket keys (ms, ascending: the non-empty buckets of the query's grid) and, per bucket, the number
+    of distinct workers with a report (``total``) and with a report that carried a task (``active``)."""
+    histories = list(histories)
+    lo, hi = _clamp(histories, lo, hi)
     base = _base(lo, step)
     K = (hi - base) // step + 2
     t_rc: list[np.ndarray] = []
@@ -297,15 +316,15 @@ def fleet_activity(
         g_parts.append(np.concatenate(x_g))
         rep_parts.append(np.ones(sum(map(len, x_g)), np.bool_))
         task_parts.append(np.concatenate(x_task))
-    keys = base + np.arange(K, dtype=np.int64) * step
     if not g_parts:
-        return keys, np.zeros(K, np.int64), np.zeros(K, np.int64)
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
     g = np.concatenate(g_parts)
     rep = np.concatenate(rep_parts)
     task = np.concatenate(task_parts)
-    # distinct (worker, bucket) pairs with a report / with a task: a flag per pair, summed per bucket
-    flags = np.zeros((2, w * K), np.bool_)
-    flags[0, g[rep]] = True
-    flags[1, g[task]] = True
-    counts = flags.reshape(2, w, K).sum(axis=1)
-    return keys, counts[0], counts[1]
+    # distinct (worker, bucket) pairs with a report / with a task, counted per bucket; sparse (only the
+    # non-empty buckets), so a wide range at a small interval costs nothing per empty bucket
+    buckets, total = np.unique(np.unique(g[rep]) % K, return_counts=True)
+    with_task, n_task = np.unique(np.unique(g[task]) % K, return_counts=True)
+    active = np.zeros(len(buckets), np.int64)
+    active[np.searchsorted(buckets, with_task)] = n_task  # a report with a task is a report
+    return base + buckets * step, total, active
