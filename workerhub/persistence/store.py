@@ -21,7 +21,7 @@ class HubState:
 
     ``wall`` is the hub's wall time (epoch s) of the copy; each worker comes with the wall time its
     registration expires at; ``histories`` are ``(company, worker id, history)`` where history is a
-    :class:`~workerhub.stats.history.FrozenHistory` when exported and a ``WorkerHistory`` when loaded.
+    :class:`~workerhub.stats.state.FrozenHistory` when exported and a ``WorkerHistory`` when loaded.
     """
 
     wall: float
