@@ -1,7 +1,7 @@
 """Request latency while a big snapshot is written, against no snapshot, side by side; snapshot size and times.
 
 State: ``--workers`` registered workers, each with ``--hours`` of history at a 10 s cadence and 24 series
-(default 1,000 x 24 h = 8.64 M reports, ~1.8 GB in memory). One history is built through
+(default 1,000 x 24 h = 8.64 M reports, ~1.1 GB in memory). One history is built through
 ``WorkerHistory.add`` and copied for the others (same bytes to write; building 8.64 M reports through HTTP
 would take hours). The state is written once offline (write time, size), then a real server (hypercorn,
 in a thread of this process) loads it from its data directory (load time).
@@ -11,7 +11,7 @@ request in flight each) and records each latency. Rounds alternate: a window whi
 snapshot (forced, from its own event loop, exactly as the periodic one), then a window of the same length
 without. The table gives the latency percentiles of each; the snapshot table its size and times.
 
-    python bench/bench_snapshot.py                      # 1,000 workers x 24 h (needs ~4 GB of RAM, ~2 min)
+    python bench/bench_snapshot.py                      # 1,000 workers x 24 h (needs ~3 GB of RAM, ~2 min)
     python bench/bench_snapshot.py --workers 100 --hours 6  # quick
 """
 
