@@ -11,7 +11,7 @@ request in flight each) and records each latency. Rounds alternate: a window whi
 snapshot (forced, from its own event loop, exactly as the periodic one), then a window of the same length
 without. The table gives the latency percentiles of each; the snapshot table its size and times.
 
-    python bench/bench_snapshot.py                      # 1,000 workers x 24 h (needs ~3 GB of RAM, ~2 min)
+    python bench/bench_snapshot.py                      # 1,000 workers x 24 h (needs a few GB of RAM, ~2 min)
     python bench/bench_snapshot.py --workers 100 --hours 6  # quick
 """
 

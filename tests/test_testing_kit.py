@@ -378,7 +378,8 @@ def test_docs_example_with_explicit_plugin_and_no_autoload(outside_project: Path
 @pytest.fixture
 def external_server() -> Iterator[str]:
     """``workerhub serve --testing`` in a subprocess; yields its URL."""
-    cmd = [sys.executable, "-m", "workerhub", "serve", "--testing", "--no-persist", "--port", "0", "--log-level", "warning"]
+    cmd = [sys.executable, "-m", "workerhub", "serve", "--testing", "--no-persist"]  # never the user's data dir
+    cmd += ["--port", "0", "--log-level", "warning"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -47,7 +47,7 @@ def test_cut_is_stable_and_restore_continues_identically(first, later, keep, dro
 
 
 def _permuted(state: dict, order: list[int]) -> dict:
-    """``state`` with its series listed in another order (as a process that met them in that order wrote it)."""
+    """``state`` with its series in another order (as a process that met them in that order writes it)."""
     k = len(state["series"])
     out = dict(state, series=[state["series"][i] for i in order])
     out["chunks"] = [
@@ -77,7 +77,8 @@ def test_series_are_matched_by_name_not_column_number(reps, rnd) -> None:
         assert loaded[w].counts == h.counts
     items = (StatsItem("cpu_usage", "max"), StatsItem("gpu_usage", "min"), StatsItem("memory_used", "avg"))
     for interval in (600, 3600, 7):
-        q = StatsQuery(T0 // 1000 - 3600, (T0 + SPAN) // 1000 + 3600, interval * 100, items, split_by_variant=True)
+        lo, hi = T0 // 1000 - 3600, (T0 + SPAN) // 1000 + 3600
+        q = StatsQuery(lo, hi, interval * 100, items, split_by_variant=True)
         assert stats_report(loaded, q) == stats_report(hs, q)
         aq = ActivityQuery(q.from_date, q.to_date, q.interval)
         assert activity_report(loaded.values(), aq) == activity_report(hs.values(), aq)

@@ -13,7 +13,8 @@ def _day_of_reports() -> dict:
     h = WorkerHistory()
     names = [(f"fp{k}", "0") for k in range(24)]
     for r in range(8640):  # 24 h at 10 s, starting at noon so it straddles two UTC days as a live one does
-        h.add(_HALF_DAY_MS + r * 10_000, r % 2 == 0, [(m, v, float(r)) for m, v in names], written_at=r * 10.0)
+        samples = [(m, v, float(r)) for m, v in names]
+        h.add(_HALF_DAY_MS + r * 10_000, r % 2 == 0, samples, written_at=r * 10.0)
     return h.to_state()
 
 

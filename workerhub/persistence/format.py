@@ -147,10 +147,10 @@ def check_format(header: Any, path: str, kind: str) -> dict[str, Any]:
             f"this one reads format <= {newest}: upgrade workerhub, or move the data directory away"
         )
     if version < oldest:
+        reads = str(oldest) if oldest == newest else f"{oldest}-{newest}"
         raise PersistenceError(
             f"{path}: {kind} format {version} was written by an older workerhub ({header.get('workerhub', '?')}) "
-            f"with another stats layout; this one reads format {oldest if oldest == newest else f'{oldest}-{newest}'} "
-            "and does not convert: "
+            f"with another stats layout; this one reads format {reads} and does not convert: "
             "move it out of the data directory (its data is then lost), or run the older workerhub"
         )
     return header

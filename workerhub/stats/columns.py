@@ -98,7 +98,9 @@ class RawChunk:
         self.gen = 0
 
     @classmethod
-    def restore(cls, ts: np.ndarray, task: np.ndarray, vals: np.ndarray, written: float, partial: bool) -> RawChunk:
+    def restore(
+        cls, ts: np.ndarray, task: np.ndarray, vals: np.ndarray, written: float, partial: bool
+    ) -> RawChunk:
         """A chunk holding exactly these (already validated, owned) arrays, without spare capacity."""
         chunk = cls.__new__(cls)
         chunk.ts, chunk.task, chunk.vals = ts, task, vals

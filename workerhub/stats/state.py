@@ -113,9 +113,8 @@ class FrozenHistory:
         chunks = []
         for hour, c in self._chunks:
             vals = _select(c.vals[: c.n].T, used, c.vals.shape[1], np.nan).T
-            chunks.append(
-                [hour, float(c.written), c.partial, _bin(c.ts[: c.n], "i8"), _bin(c.task[: c.n], "u1"), _bin(vals, "f4")]
-            )
+            ts, task = _bin(c.ts[: c.n], "i8"), _bin(c.task[: c.n], "u1")
+            chunks.append([hour, float(c.written), c.partial, ts, task, _bin(vals, "f4")])
         days = []
         for start, d in self._days:
             w = d.width
