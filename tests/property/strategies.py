@@ -85,18 +85,24 @@ def timeline(draw: st.DrawFn) -> tuple[int, list[int]]:
         st.one_of(
             st.just(0),
             st.integers(0, 4_000_000_000).map(lambda s: s * SECOND),  # whole seconds, as agents send
+            st.integers(0, 4_000_000_000).map(lambda s: s * SECOND),
             st.integers(0, 4_000_000_000_000),
         )
     )
     offsets = st.one_of(
-        st.integers(0, 120) .map(lambda s: s * SECOND),
+        st.integers(0, 120).map(lambda s: s * SECOND),
+        st.tuples(st.integers(-2, 120), st.sampled_from([0, 1, 500, 998, 999])).map(lambda p: p[0] * SECOND + p[1]),
         st.integers(0, 120_000),
         st.integers(0, 3 * DAY_MS),
         st.integers(-5 * SECOND, 5 * SECOND),
         st.sampled_from([0, 999, 1000, 59_999, 60_000, 3_599_999, 3_600_000, DAY_MS - 1, DAY_MS]),
     )
-    stamps = draw(st.lists(offsets, min_size=1, max_size=8))
-    return base, [base + o for o in stamps]
+    stamps = [base + o for o in draw(st.lists(offsets, min_size=1, max_size=8))]
+    # the first and last millisecond of a drawn second: where the inclusive range bounds cut
+    for t in list(stamps):
+        if draw(st.booleans()):
+            stamps.append(t - t % SECOND + draw(st.sampled_from([-1, 0, 999])))
+    return base, stamps
 
 
 @st.composite
@@ -128,29 +134,41 @@ intervals = st.one_of(
 
 
 @st.composite
-def date_range(draw: st.DrawFn, base_ms: int) -> tuple[float, float]:
-    """``(from_date, to_date)`` in seconds near ``base_ms``, fractional at times; from < to always."""
+def date_range(draw: st.DrawFn, base_ms: int, stamps: list[int] = ()) -> tuple[float, float]:  # type: ignore[assignment]
+    """``(from_date, to_date)`` in seconds, from < to, fractional at times.
+
+    Bounds are mostly anchored on the seconds of drawn timestamps, so records sit exactly on the
+    inclusive edges (``int(from) * 1000`` and ``int(to) * 1000 + 999`` ms) as often as just outside them.
+    """
     if draw(st.integers(0, 9)) == 0:
         return 0, 10_000_000_000  # everything
-    centre = base_ms // SECOND
-    start = draw(
-        st.one_of(
-            st.integers(-130, 130),
-            st.integers(-4 * 86_400, 4 * 86_400),
-            st.sampled_from([-86_400, -3600, -60, -1, 0, 1, 59, 60, 3599, 3600]),
-        )
+    seconds = sorted({t // SECOND for t in stamps}) or [base_ms // SECOND]
+    near = st.one_of(
+        st.sampled_from([-1, 0, 0, 1]),
+        st.sampled_from([-1, 0, 0, 1]),
+        st.sampled_from([-1, 0, 0, 1]),
+        st.integers(-130, 130),
+        st.integers(-4 * 86_400, 4 * 86_400),
     )
-    start = max(0, centre + start)
-    fraction = draw(st.sampled_from([0, 0, 0.25, 0.5, 0.999]))
-    span = draw(
-        st.one_of(
-            st.integers(1, 300),
-            st.integers(1, 8 * 86_400),
-            st.sampled_from([0.001, 0.5, 1, 59, 60, 61, 3600, 86_400]),
-        )
+    fraction = st.sampled_from([0, 0, 0, 0.25, 0.5, 0.999])
+    span = st.one_of(
+        st.integers(1, 300),
+        st.integers(1, 8 * 86_400),
+        st.sampled_from([0.001, 0.5, 1, 59, 60, 61, 3600, 86_400]),
     )
-    from_date = start + fraction
-    return from_date, from_date + span
+    from_date = max(0, draw(st.sampled_from(seconds)) + draw(near)) + draw(fraction)
+    how = draw(st.sampled_from(["last-ms", "anchor", "span"]))
+    if how == "last-ms":
+        # the second whose last millisecond holds a record: the inclusive upper edge of the range
+        last_ms = [t // SECOND for t in stamps if t % SECOND == 999] or seconds
+        to_date = draw(st.sampled_from(last_ms)) + draw(st.sampled_from([0, 0, 0, -1])) + draw(fraction)
+    elif how == "anchor":
+        to_date = max(0, draw(st.sampled_from(seconds)) + draw(near)) + draw(fraction)
+    else:
+        to_date = from_date + draw(span)
+    if to_date <= from_date:
+        to_date = from_date + draw(span)
+    return from_date, to_date
 
 
 stat_items = st.lists(

@@ -76,8 +76,8 @@ def assert_same(actual: Any, expected: Any, path: str = "") -> None:
 
 
 @st.composite
-def stats_queries(draw: st.DrawFn, base_ms: int) -> StatsQuery:
-    from_date, to_date = draw(date_range(base_ms))
+def stats_queries(draw: st.DrawFn, base_ms: int, stamps: list[int]) -> StatsQuery:
+    from_date, to_date = draw(date_range(base_ms, stamps))
     return StatsQuery(
         from_date=from_date,
         to_date=to_date,
@@ -94,7 +94,7 @@ MAX_TEST_BUCKETS = 20_000
 
 @st.composite
 def activity_queries(draw: st.DrawFn, base_ms: int, stamps: list[int]) -> ActivityQuery:
-    from_date, to_date = draw(date_range(base_ms))
+    from_date, to_date = draw(date_range(base_ms, stamps))
     data_span_s = (max(stamps) - min(stamps)) // SECOND if stamps else 0
     range_span_s = int(to_date) - int(from_date) + 1
     smallest = max(data_span_s, range_span_s) // MAX_TEST_BUCKETS + 1
@@ -188,7 +188,7 @@ def test_core_queries_match_reference(data: st.DataObject, drawn: tuple[int, lis
     assert sum(len(h) for h in histories.values()) == sum(1 for r in rs if ref.flatten(r.machine_stats, record_zero))
 
     for _ in range(3):
-        q = data.draw(stats_queries(base))
+        q = data.draw(stats_queries(base, [r.timestamp for r in rs]))
         assert_same(stats_report(selected(histories, q.worker_ids), q), expected_stats(records, q))
         a = data.draw(activity_queries(base, [r.timestamp for r in rs]))
         for fixed in (False, True):
@@ -303,7 +303,7 @@ COMPANIES = ("c1", "c2")
 
 
 def check_hub(data: st.DataObject, base: int, rs: list[Report], fixed: bool) -> None:
-    stats_qs = [data.draw(stats_queries(base)) for _ in range(3)]
+    stats_qs = [data.draw(stats_queries(base, [r.timestamp for r in rs])) for _ in range(3)]
     activity_qs = [data.draw(activity_queries(base, [r.timestamp for r in rs])) for _ in range(2)]
     key_subsets = [tuple(data.draw(worker_subsets)) for _ in range(2)]
     bad_range = data.draw(st.floats(0, 2e9, allow_nan=False))
