@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import FieldsValueError
 from ..messages import ActivityQuery, StatsQuery
 from .flatten import category_of
 from .history import WorkerHistory
@@ -46,6 +47,12 @@ class Buckets:
     @property
     def total(self) -> int:
         return int(self.counts.sum())
+
+
+MAX_ACTIVITY_BUCKETS = 1_000_000
+"""Most buckets one activity series may hold. Series are zero-filled, so without a cap a 1 s interval over
+years of range (fixed mode) or over data spread across years (compatible mode) would allocate gigabytes;
+Elasticsearch refuses such requests too (``search.max_buckets``)."""
 
 
 def query_range(from_date: float, to_date: float) -> tuple[int, int]:
@@ -202,6 +209,10 @@ def _series(
         first, last = span
     if last < first:
         return {"dates": [], "counts": []}
+    if (last - first) // step + 1 > MAX_ACTIVITY_BUCKETS:
+        raise FieldsValueError(
+            f"interval too small: more than {MAX_ACTIVITY_BUCKETS} buckets", interval=step // 1000
+        )
     dates = np.arange(first, last + step, step, dtype=np.int64)
     filled = np.zeros(len(dates), np.int64)
     inside = (keys >= first) & (keys <= last)
