@@ -102,7 +102,9 @@ class _Call:
 class WorkerActor:
     """The trio task of one registered worker. Created and retired by the hub only."""
 
-    __slots__ = ("state", "history", "deadline", "retired", "_clock", "_send", "_receive", "_on_retire")
+    __slots__ = (
+        "state", "history", "deadline", "retired", "_clock", "_send", "_receive", "_on_retire", "_scope"
+    )
 
     def __init__(
         self,
@@ -118,6 +120,7 @@ class WorkerActor:
         self._on_retire = on_retire
         self.deadline = clock.monotonic() + state.register_timeout
         self._send, self._receive = trio.open_memory_channel[_Call](MAILBOX_SIZE)
+        self._scope: trio.CancelScope | None = None  # the running task's timeout scope
 
     @property
     def key(self) -> tuple[str, str]:
@@ -129,7 +132,22 @@ class WorkerActor:
     # --- the mailbox -----------------------------------------------------------------------------------
 
     async def call(self, apply: Callable[[], None]) -> None:
-        """Have the actor run ``apply`` (a sync mutation) in order; raises ActorGone if it retired first."""
+        """Have the actor run ``apply`` (a sync mutation) in order; raises ActorGone if it retired first.
+
+        When the actor sits idle on an empty mailbox, the mutation is applied right here on its behalf:
+        nothing is queued ahead of it and the actor cannot run meanwhile (trio is single-threaded and
+        ``apply`` never awaits), so the effect and the order are exactly those of a delivery, without
+        the ~25 µs of a channel send, an event and two task switches on the status_report hot path.
+        """
+        stats = self._send.statistics()
+        scope = self._scope
+        if scope is not None and stats.current_buffer_used == 0 and stats.tasks_waiting_receive:
+            if not self.alive(self._clock.monotonic()):
+                raise ActorGone
+            apply()
+            if not self.retired:
+                scope.deadline = self.deadline
+            return
         call = _Call(apply)
         try:
             await self._send.send(call)
@@ -143,6 +161,7 @@ class WorkerActor:
         """Apply mailbox messages until unregistered or the deadline passes, then retire."""
         async with self._receive:
             with trio.CancelScope(deadline=self.deadline) as scope:
+                self._scope = scope
                 async for call in self._receive:
                     if self.retired or not self.alive(self._clock.monotonic()):
                         call.error = ActorGone()
@@ -155,6 +174,7 @@ class WorkerActor:
                     if self.retired:
                         break
                     scope.deadline = self.deadline
+            self._scope = None
             if scope.cancelled_caught:
                 log.debug("worker %s expired", self.state.id)
             self.retire()

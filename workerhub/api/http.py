@@ -59,7 +59,9 @@ def create_app(hub: Hub) -> QuartTrio:
             name, version = resolve("/" + path)
             # Authenticate before decoding, as upstream: a bad token with a bad body is a 401.
             identity = authenticator.identify(
-                headers.get("Authorization"), name, cookie_token=request.cookies.get(auth.COOKIE)
+                headers.get("Authorization"),
+                name,
+                cookie_token=request.cookies.get(auth.COOKIE) if "cookie" in headers else None,
             )
             if headers.get("Content-Encoding"):
                 raise UnsupportedMediaType(f"Content-Encoding {headers['Content-Encoding']!r}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -26,7 +27,8 @@ class HttpClient:
     """Calls ``/<call>`` (or ``/v<version>/<call>``) on a workerhub (or clearml-server) over HTTP/1.1.
 
     ``codec`` chooses the body and reply format: ``"json"`` as ClearML clients send, or ``"msgpack"``
-    (a workerhub extension). ``token`` is sent as ``Authorization: Bearer``. ``timeout`` is in seconds.
+    (a workerhub extension). ``token`` is sent as ``Authorization: Bearer``; ``headers`` go with every
+    call. ``timeout`` is in seconds.
 
     >>> with HttpClient("http://127.0.0.1:8008") as c:          # doctest: +SKIP
     ...     c.call("workers.register", {"worker": "w1"}).unwrap()
@@ -41,6 +43,7 @@ class HttpClient:
         token: str | None = None,
         version: str | None = None,
         timeout: float = 30.0,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
@@ -53,6 +56,7 @@ class HttpClient:
         self._headers = {"Content-Type": media, "Accept": media}
         if token is not None:
             self._headers["Authorization"] = f"Bearer {token}"
+        self._headers.update(headers or {})
         self._conn: http.client.HTTPConnection | None = None
 
     def call(self, name: str, body: Any = None, *, method: str = "POST") -> Reply:
@@ -73,7 +77,7 @@ class HttpClient:
             try:
                 conn.request(method, path, body=payload, headers=self._headers)
                 response = conn.getresponse()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
                 self.close()
                 if reused and attempt == 0:
                     continue

@@ -1,25 +1,18 @@
 """A small synchronous client for tests: one call, one dict back, or a typed error.
 
-Standard library only (``http.client``), one keep-alive connection per client, JSON bodies over POST, as
-any ClearML-style caller would send them. It is meant for test code, not for agents in production: no auth
-handshake, no retries beyond re-opening a connection the server closed while it sat idle.
+A thread-safe face on :class:`workerhub.client.HttpClient` (one keep-alive connection, JSON over POST, as
+any ClearML-style caller sends): ``call(name, **body)`` returns ``data`` or raises :class:`ApiError`.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
 import threading
-import urllib.parse
 from collections.abc import Mapping
 from typing import Any, Self
 
-__all__ = ["ApiError", "Client"]
+from ..client import HttpClient
 
-# Errors meaning "the server closed the idle keep-alive connection before we sent": the request was not
-# processed, so sending it again on a fresh connection is safe. Moving a test server's clock past
-# hypercorn's keep-alive timeout closes idle connections exactly this way.
-_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+__all__ = ["ApiError", "Client"]
 
 
 class ApiError(Exception):
@@ -57,16 +50,10 @@ class Client:
     """
 
     def __init__(self, url: str, *, timeout: float = 10.0, headers: Mapping[str, str] | None = None) -> None:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"expected an http://host:port URL, got {url!r}")
         self.url = url.rstrip("/")
-        self._host = parts.hostname
-        self._port = parts.port or 80
-        self._prefix = parts.path.rstrip("/")
-        self._timeout = timeout
-        self._headers = {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})}
-        self._conn: http.client.HTTPConnection | None = None
+        # One keep-alive connection; a connection the server closed while idle (a clock jump past the
+        # keep-alive timeout does that) is reopened once by HttpClient, never re-running a call.
+        self._http = HttpClient(url, timeout=timeout, headers=headers)
         self._lock = threading.Lock()
         self._closed = False
 
@@ -80,66 +67,26 @@ class Client:
 
     def call_body(self, endpoint: str, body: Any) -> dict[str, Any]:
         """Like :meth:`call`, with the body given as any JSON value (to send what ``**`` cannot express)."""
-        payload = json.dumps(body).encode()
-        status, raw = self._post(f"{self._prefix}/{endpoint}", payload)
-        try:
-            reply = json.loads(raw)
-            meta, data = reply["meta"], reply["data"]
-            code, subcode, message = meta["result_code"], meta["result_subcode"], meta["result_msg"]
-        except (ValueError, KeyError, TypeError):
-            # not an envelope: a proxy, a non-workerhub server, or a transport-level refusal
-            raise ApiError(endpoint, status, 0, raw.decode("utf-8", "replace")[:500]) from None
-        if code != 200 or status != 200:
-            raise ApiError(endpoint, code, subcode, message, data)
-        if not isinstance(data, dict):
-            raise ApiError(endpoint, status, 0, f"the reply's data is not an object: {data!r:.200}")
-        return data
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"this client of {self.url} is closed")
+            try:
+                reply = self._http.call(endpoint, body)
+            except ValueError as exc:  # not an envelope: a proxy, a non-workerhub server, a refusal
+                raise ApiError(endpoint, 0, 0, str(exc)) from None
+        if not reply.ok:
+            meta = reply.meta
+            raise ApiError(endpoint, meta["result_code"], meta["result_subcode"], meta["result_msg"], reply.data)
+        return reply.data
 
     def close(self) -> None:
         """Close the connection; further calls raise ``RuntimeError``."""
         with self._lock:
             self._closed = True
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._http.close()
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _post(self, path: str, payload: bytes) -> tuple[int, bytes]:
-        with self._lock:
-            if self._closed:
-                raise RuntimeError(f"this client of {self.url} is closed")
-            reused = self._conn is not None
-            try:
-                return self._send(path, payload)
-            except _STALE:
-                self._drop()
-                if not reused:
-                    raise
-            except BaseException:
-                self._drop()
-                raise
-            try:
-                return self._send(path, payload)
-            except BaseException:
-                self._drop()
-                raise
-
-    def _send(self, path: str, payload: bytes) -> tuple[int, bytes]:
-        if self._conn is None:
-            self._conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
-        self._conn.request("POST", path, body=payload, headers=self._headers)
-        response = self._conn.getresponse()
-        raw = response.read()
-        if response.will_close:
-            self._drop()
-        return response.status, raw
-
-    def _drop(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
