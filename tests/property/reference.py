@@ -10,6 +10,7 @@ in epoch **seconds**; ``interval`` in seconds; every returned date in **millisec
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 __all__ = [
@@ -54,6 +55,12 @@ class Invalid(Exception):
 def _is_number(value: Any) -> bool:
     # JSON numbers; booleans pass as upstream's FloatField lets them (spec §0.4)
     return isinstance(value, (int, float))
+
+
+def _stored(value: Any) -> float:
+    """The value as upstream stores it: an Elasticsearch ``float`` field, i.e. rounded to IEEE float32
+    (spec Q10); everything read back (values, min, max, the terms of avg) is that rounded value."""
+    return struct.unpack("<f", struct.pack("<f", float(value)))[0]
 
 
 def flatten(machine_stats: dict[str, Any] | None, record_zero: bool = False) -> list[tuple[str, str, float]]:
@@ -102,7 +109,7 @@ def make_records(
                 "category": metric.split("_")[0],
                 "metric": metric,
                 "variant": variant,
-                "value": value,
+                "value": _stored(value),
             }
         )
     return records

@@ -270,7 +270,10 @@ def test_retention_keeps_every_record_written_after_the_cutoff(data: st.DataObje
             kept[(t, metric, variant, v)] += 1
     assert not must_keep - kept, "a record written after the cutoff was dropped"
     assert not kept - everything, "retention invented a record"
-    assert sum(history.counts.values()) == sum(kept.values())
+    # counts also cover records whose raw rows went but whose UTC day of rollups stays (docs/storage.md)
+    assert sum(kept.values()) <= sum(history.counts.values()) <= sum(everything.values())
+    if history.empty:
+        assert not history.counts
 
 
 # --- the real hub, in process on trio ----------------------------------------------------------------------
