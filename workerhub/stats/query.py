@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from . import dense
 from .columns import SERIES, TIER_MS, RawChunk
 from .history import WorkerHistory
 
@@ -192,8 +193,14 @@ def render_stats(
         for metric, ks in by_metric.items():
             names.append((metric, None))
             pools.append(ks)
-    K, results = fleet_stats(histories, lo, hi, step, cols, pools)
     entries: list[list[tuple[int, str, str, dict[str, Any]]]] = [[] for _ in range(W)]
+    K = (hi - base) // step + 2
+    lay = dense.layout([h for _w, h in histories], lo, hi, step, base, K)
+    if lay is not None:
+        for (metric, variant), arrays in zip(names, dense.stats_dense(lay, lo, cols, pools)):
+            _render_dense(entries, metric, variant, arrays, aggregations[metric], base, step)
+        return _order(histories, entries)
+    K, results = fleet_stats(histories, lo, hi, step, cols, pools)
     for (metric, variant), (g, arrays) in zip(names, results):
         if not len(g):
             continue
@@ -224,6 +231,67 @@ def render_stats(
             entry["dates"] = dates[a:b]
             entry["stats"] = [{"aggregation": agg, "values": vals[a:b]} for agg, vals in stats_lists]
             entries[w].append((totals[w], metric, variant or "", entry))
+    return _order(histories, entries)
+
+
+def _render_dense(
+    entries: list[list[tuple[int, str, str, dict[str, Any]]]],
+    metric: str,
+    variant: str | None,
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    aggs: list[str],
+    base: int,
+    step: int,
+) -> None:
+    """Append one output series' entries from dense ``(W, K)`` arrays (see :func:`.dense.stats_dense`)."""
+    nm, mx, sm, ct = arrays
+    keep = ct > 0
+    ws = np.flatnonzero(keep.any(axis=1))
+    if not len(ws):
+        return
+    totals = ct[ws].sum(axis=1).astype(np.int64).tolist()
+    kk = keep[ws]
+    if (kk == kk[0]).all():  # the usual case: every worker has the same buckets, one tolist per aggregation
+        cidx = np.flatnonzero(kk[0])
+        dates = (base + cidx * step).tolist()
+        block = np.ix_(ws, cidx)
+        rows = {
+            "avg": lambda: (sm[block] / ct[block]).tolist(),
+            "min": lambda: (-nm[block]).astype(np.float64).tolist(),
+            "max": lambda: mx[block].astype(np.float64).tolist(),
+        }
+        stats_rows = [(agg, rows[agg]()) for agg in aggs]
+        for n, (w, total) in enumerate(zip(ws.tolist(), totals)):
+            entry: dict[str, Any] = {"metric": metric}
+            if variant is not None:
+                entry["variant"] = variant
+            entry["dates"] = dates.copy()
+            entry["stats"] = [{"aggregation": agg, "values": vals[n]} for agg, vals in stats_rows]
+            entries[w].append((total, metric, variant or "", entry))
+        return
+    for w, total in zip(ws.tolist(), totals):
+        cidx = np.flatnonzero(keep[w])
+        entry = {"metric": metric}
+        if variant is not None:
+            entry["variant"] = variant
+        entry["dates"] = (base + cidx * step).tolist()
+        stats = []
+        for agg in aggs:
+            if agg == "avg":
+                vals = (sm[w, cidx] / ct[w, cidx]).tolist()
+            elif agg == "min":
+                vals = (-nm[w, cidx]).astype(np.float64).tolist()
+            else:
+                vals = mx[w, cidx].astype(np.float64).tolist()
+            stats.append({"aggregation": agg, "values": vals})
+        entry["stats"] = stats
+        entries[w].append((total, metric, variant or "", entry))
+
+
+def _order(
+    histories: Sequence[tuple[str, WorkerHistory]], entries: list[list[tuple[int, str, str, dict[str, Any]]]]
+) -> list[dict[str, Any]]:
+    """Workers by record count descending, then id; within a worker, metrics and variants likewise (Q9)."""
     out: list[tuple[int, str, list[dict[str, Any]]]] = []
     for w, items in enumerate(entries):
         if not items:
@@ -245,8 +313,14 @@ def fleet_activity(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bucket keys (ms, ascending, every bucket of the query's grid) and, per bucket, the number of
     distinct workers with a report (``total``) and with a report that carried a task (``active``)."""
+    histories = list(histories)
     base = _base(lo, step)
     K = (hi - base) // step + 2
+    keys = base + np.arange(K, dtype=np.int64) * step
+    lay = dense.layout(histories, lo, hi, step, base, K)
+    if lay is not None:
+        counts = dense.activity_flags(lay, lo).sum(axis=1)
+        return keys, counts[0], counts[1]
     t_rc: list[np.ndarray] = []
     t_start: list[int] = []
     t_len: list[int] = []
@@ -297,7 +371,6 @@ def fleet_activity(
         g_parts.append(np.concatenate(x_g))
         rep_parts.append(np.ones(sum(map(len, x_g)), np.bool_))
         task_parts.append(np.concatenate(x_task))
-    keys = base + np.arange(K, dtype=np.int64) * step
     if not g_parts:
         return keys, np.zeros(K, np.int64), np.zeros(K, np.int64)
     g = np.concatenate(g_parts)
