@@ -186,13 +186,26 @@ def stats_dense(
             for day in got:
                 if day.width < c1:
                     day.widen(width)  # a representation change only
-            # (workers, columns, 2, slots); concatenate + reshape: np.stack costs ~1 µs of Python per array
-            nc = len(cols)
-            MM = np.concatenate([day.mm[0][sel, :, i:j] for day in got]).reshape(len(got), nc, 2, j - i)
-            SC = np.concatenate([day.sc[0][sel, :, i:j] for day in got]).reshape(len(got), nc, 2, j - i)
             rows, bsl, starts = _cells(ws, have, W, d, i, j, base, step)
+            if len(pools) == 1 and pools[0] == every and len(every) > 1:
+                # One pooled metric: reduce each worker's columns straight into a small array. That reads the
+                # tier slices once; concatenating them first would copy ~27 kB per worker (it is memory bound).
+                MM = np.empty((len(got), 2, j - i), np.float32)
+                SC = np.empty((len(got), 2, j - i))
+                for k, day in enumerate(got):
+                    np.maximum.reduce(day.mm[0][sel, :, i:j], axis=0, out=MM[k])
+                    np.add.reduce(day.sc[0][sel, :, i:j], axis=0, out=SC[k])
+                pooled = [(MM, SC)]
+            else:
+                # (workers, columns, 2, slots); concatenate + reshape: np.stack costs ~1 µs of Python per array
+                nc = len(cols)
+                MM = np.concatenate([day.mm[0][sel, :, i:j] for day in got]).reshape(len(got), nc, 2, j - i)
+                SC = np.concatenate([day.sc[0][sel, :, i:j] for day in got]).reshape(len(got), nc, 2, j - i)
+                pooled = []
             for pool, (nm, mx, sm, ct) in zip(pools, out):
-                if len(pool) == 1:
+                if pooled:
+                    m, s = pooled[0]
+                elif len(pool) == 1:
                     m, s = MM[:, pool[0]], SC[:, pool[0]]
                 else:
                     m = (MM if pool == every else MM[:, pool]).max(axis=1)
