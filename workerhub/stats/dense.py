@@ -32,8 +32,9 @@ from .history import WorkerHistory
 __all__ = ["Layout", "layout", "activity_flags", "stats_dense"]
 
 _FINE = TIER_MS[0]
-_MAX_CELLS = 4_000_000
-"""Above workers × buckets this many, dense arrays cost more memory than they save time: general path."""
+_MAX_CELLS = 2_000_000
+"""Above workers × buckets × output series this many cells (24 B each for get_stats), the dense arrays would
+cost more memory than they save time: the general path answers."""
 
 
 class Layout:
@@ -47,10 +48,13 @@ class Layout:
         self.groups: list[tuple[int, int, int, np.ndarray, list[WorkerHistory]]] = []
 
 
-def layout(histories: Sequence[WorkerHistory], lo: int, hi: int, step: int, base: int, K: int) -> Layout | None:
-    """The fast-path layout of a query, or None when the general path must answer it."""
+def layout(
+    histories: Sequence[WorkerHistory], lo: int, hi: int, step: int, base: int, K: int, series: int = 1
+) -> Layout | None:
+    """The fast-path layout of a query with ``series`` output series, or None when the general path must
+    answer it."""
     W = len(histories)
-    if step % _FINE or W * K > _MAX_CELLS or not W:
+    if step % _FINE or W * K * series > _MAX_CELLS or not W:
         return None
     by_open: dict[tuple[bool, int], list[int]] = {}
     for w, h in enumerate(histories):

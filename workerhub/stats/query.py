@@ -5,6 +5,10 @@ partials keyed by a *group* ``worker_ordinal * K + query_bucket_index`` (nondecr
 fleet), so one ``reduceat`` over the concatenation merges tier buckets, edge raw rows and all workers at
 once; per-worker Python work is only the plan and slicing. Outputs are plain lists (``tolist`` once per
 column, then list slices per worker), which orjson serializes at full speed.
+
+That is the *general* path. When the interval is a multiple of 10 min and every worker's raw rows are
+complete over the range (the usual dashboard query), :mod:`.dense` answers instead, without a per-worker
+plan, into dense ``(workers, buckets)`` arrays (rendered by :func:`_render_dense`).
 """
 
 from __future__ import annotations
@@ -195,7 +199,7 @@ def render_stats(
             pools.append(ks)
     entries: list[list[tuple[int, str, str, dict[str, Any]]]] = [[] for _ in range(W)]
     K = (hi - base) // step + 2
-    lay = dense.layout([h for _w, h in histories], lo, hi, step, base, K)
+    lay = dense.layout([h for _w, h in histories], lo, hi, step, base, K, len(pools))
     if lay is not None:
         for (metric, variant), arrays in zip(names, dense.stats_dense(lay, lo, cols, pools)):
             _render_dense(entries, metric, variant, arrays, aggregations[metric], base, step)
