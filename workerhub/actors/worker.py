@@ -59,21 +59,41 @@ class WorkerState:
     task_since: float | None = None
     tags: tuple[str, ...] | None = None
 
+    # get_all cache (not part of the registration): the wire fields that change only on register, keyed by
+    # what they are built from, and the last ISO string per time field. Every report moves the two activity
+    # times, so caching the whole object would rarely hit while the worker reports; iso() is most of the cost.
+    _static_key: tuple | None = field(default=None, init=False, repr=False, compare=False)
+    _static: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    _iso_at: float | None = field(default=None, init=False, repr=False, compare=False)
+    _iso_str: str = field(default="", init=False, repr=False, compare=False)
+
+    def _iso(self, wall: float) -> str:
+        # last_activity_time and last_report_time are usually the same instant: one conversion serves both
+        if wall != self._iso_at:
+            self._iso_str = iso(wall)
+            self._iso_at = wall
+        return self._iso_str
+
     def to_wire(self, now: float) -> dict[str, Any]:
-        """The get_all worker object (null fields omitted, spec §5)."""
-        ident = self.identity
-        out: dict[str, Any] = {
-            "id": self.id,
-            "key": f"worker_{ident.company}_{ident.user}_{self.id}",
-            "user": {"id": ident.user, "name": ident.user_name or ident.user},
-            "company": {"id": ident.company, "name": ident.company_name or ident.company},
-            "ip": self.ip,
-            "register_time": iso(self.register_time),
-            "register_timeout": self.register_timeout,
-            "last_activity_time": iso(self.last_activity_time),
-        }
+        """The get_all worker object (null fields omitted, spec §5): a fresh dict (nested ones may be shared)."""
+        key = (self.identity, self.ip, self.register_time, self.register_timeout)
+        static = self._static
+        if static is None or key != self._static_key:
+            ident = self.identity
+            static = self._static = {
+                "id": self.id,
+                "key": f"worker_{ident.company}_{ident.user}_{self.id}",
+                "user": {"id": ident.user, "name": ident.user_name or ident.user},
+                "company": {"id": ident.company, "name": ident.company_name or ident.company},
+                "ip": self.ip,
+                "register_time": iso(self.register_time),
+                "register_timeout": self.register_timeout,
+            }
+            self._static_key = key
+        out = static.copy()
+        out["last_activity_time"] = self._iso(self.last_activity_time)
         if self.last_report_time is not None:
-            out["last_report_time"] = iso(self.last_report_time)
+            out["last_report_time"] = self._iso(self.last_report_time)
         if self.task is not None:
             since = self.task_since if self.task_since is not None else now
             out["task"] = {"id": self.task, "running_time": max(0, int((now - since) * 1000))}
