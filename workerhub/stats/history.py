@@ -153,10 +153,10 @@ class WorkerHistory:
         if partial:
             self._horizon = max(self._horizon, hour + HOUR_MS)
         hot = self._hot
-        if hot is None or hour > hot.ts[0] - hot.ts[0] % HOUR_MS:
+        if hot is None or hour > _hour_of(hot):
             if hot is not None and hot.vals.shape[0] != hot.n:
                 if hot.gen != self._gen:
-                    hot = self._thaw(int(hot.ts[0] - hot.ts[0] % HOUR_MS), hot)
+                    hot = self._thaw(_hour_of(hot), hot)
                 hot.compact()
             self._hot = chunk
         return chunk
@@ -486,3 +486,9 @@ class WorkerHistory:
                 assert day.rc[0][(self._open % DAY_MS) // _TEN, 0] == 0, "pending bucket already rolled up"
         width = max(len(cnt), len(self._cnt))
         assert np.array_equal(np.pad(cnt, (0, width - len(cnt))), np.pad(self._cnt, (0, width - len(self._cnt))))
+
+
+def _hour_of(chunk: RawChunk) -> int:
+    """The start of the hour a chunk holds (Python ints: int64 arithmetic would wrap near its limits)."""
+    first = int(chunk.ts[0])
+    return first - first % HOUR_MS
