@@ -54,7 +54,8 @@ def server(kind: str, *, pin: bool, stream: bool = False) -> Iterator[dict[str, 
     port = free_port()
     info: dict[str, Any] = {"http": f"http://127.0.0.1:{port}"}
     if kind == "workerhub":
-        cmd = [sys.executable, "-m", "workerhub", "serve", "--port", str(port), "--log-level", "warning"]
+        # --no-persist: the comparison is with a handler that keeps nothing (bench_journal.py prices the journal)
+        cmd = [sys.executable, "-m", "workerhub", "serve", "--port", str(port), "--log-level", "warning", "--no-persist"]
         if stream:
             sport = free_port()
             cmd += ["--msgpack-port", str(sport)]
