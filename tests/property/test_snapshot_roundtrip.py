@@ -35,7 +35,7 @@ class RecordingStore:
         self.records.append(decode_record(encode_record(op, identity, payload, ip, at)))
 
     def serving(self, hub: Hub) -> Any:
-        raise NotImplementedError
+        raise AssertionError("the recording store is never served: the test restores by hand")
 
     async def aclose(self) -> None:
         return None
