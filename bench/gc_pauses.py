@@ -1,0 +1,45 @@
+"""Run ``workerhub serve`` with the cyclic GC's pauses recorded; print them when the server stops.
+
+    taskset -c 0 python bench/gc_pauses.py 8031 &
+    taskset -c 1 python bench/loadgen.py http --url http://127.0.0.1:8031 --duration 10 --rate 168
+    kill -INT %1
+
+Prints one line: passes, full (gen 2) passes, the longest pause, and how many pauses exceeded 10 ms.
+"""
+
+from __future__ import annotations
+
+import atexit
+import gc
+import sys
+import time
+from typing import Any
+
+from workerhub.cli import main
+
+_pauses: list[tuple[int, float]] = []
+_start = [0.0]
+
+
+def _on_gc(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _start[0] = time.perf_counter()
+    else:
+        _pauses.append((info["generation"], (time.perf_counter() - _start[0]) * 1000))
+
+
+def _report() -> None:
+    full = [ms for gen, ms in _pauses if gen == 2]
+    longest = max((ms for _g, ms in _pauses), default=0.0)
+    over = sum(1 for _g, ms in _pauses if ms > 10)
+    print(
+        f"gc passes {len(_pauses)}, full {len(full)}, longest {longest:.1f} ms, "
+        f"longest full {max(full, default=0.0):.1f} ms, pauses over 10 ms: {over}",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    gc.callbacks.append(_on_gc)
+    atexit.register(_report)
+    sys.exit(main(["serve", "--port", sys.argv[1], "--no-persist", "--log-level", "warning"]))
