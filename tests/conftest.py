@@ -7,30 +7,14 @@ transports and codecs are parametrized, so endpoint tests are written once and r
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import msgpack
 import pytest
 
-from workerhub.client import StreamClient
+from workerhub.client import Reply, StreamClient
 from workerhub.testing import ServerHandle, WorkerhubServer
-
-
-@dataclass
-class Reply:
-    status: int
-    meta: dict[str, Any]
-    data: dict[str, Any]
-
-    @property
-    def code(self) -> tuple[int, int]:
-        return self.meta["result_code"], self.meta["result_subcode"]
-
-    @property
-    def ok(self) -> bool:
-        return self.status == 200 and self.code == (200, 0)
 
 
 class JsonApi:
