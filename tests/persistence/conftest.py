@@ -8,6 +8,7 @@ from typing import Any
 
 from workerhub import Clock, Settings
 from workerhub.actors import Hub, open_hub
+from workerhub.cli import _leaf as leaf  # the CLI's own unwrapping of trio's exception groups
 from workerhub.persistence import DiskStore, open_store
 
 T0 = 1_700_000_000.0
@@ -25,14 +26,3 @@ async def session(directory: Any, wall: float = T0, **settings: Any) -> AsyncIte
         async with store.serving(hub):
             assert isinstance(store, DiskStore)
             yield hub, store
-
-
-def leaf(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    if isinstance(exc, kind):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = leaf(inner, kind)
-            if found is not None:
-                return found
-    return None
