@@ -9,11 +9,18 @@ to run concurrently open more connections.
 
 Validation, errors and the envelope are the HTTP transport's: the call name goes through
 :func:`~workerhub.api.endpoints.resolve` like a path, the body through the same handlers.
+
+Limits (settings, docs/stream-protocol.md "Limits"): at most ``stream_max_connections`` connections (one
+more is answered 503 and closed), ``stream_idle_timeout`` between requests, ``stream_frame_timeout`` to
+complete a frame once its first byte arrived, and ``stream_buffer_bytes`` of unprocessed input across all
+connections (a read that would pass it is answered 503 and its connection closed). Timeouts are judged on
+real time, so the clock jumps of testing mode never close a connection.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -21,13 +28,21 @@ import msgpack
 import trio
 
 from ..actors import Hub
-from ..api.endpoints import DEFAULT_VERSION, CallContext, dispatch, resolve
 from ..api.auth import Authenticator
+from ..api.endpoints import DEFAULT_VERSION, CallContext, dispatch, resolve
 from ..api.envelope import envelope, error_envelope
-from ..errors import BadRequest, EndpointNotFound, PayloadTooLarge, ServerError, WorkerhubError
+from ..config import Settings
+from ..errors import (
+    BadRequest,
+    EndpointNotFound,
+    PayloadTooLarge,
+    ServerError,
+    ServiceUnavailable,
+    WorkerhubError,
+)
 from .framing import FrameDecoder, decode_request, encode_reply
 
-__all__ = ["serve_stream", "STREAM_SCHEME"]
+__all__ = ["STREAM_SCHEME", "serve_stream"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +54,18 @@ _RECEIVE_BYTES = 64 * 1024
 # small enough that a pipelining client gets replies back, and refills, while the batch is still running.
 _FLUSH_BYTES = 16 * 1024
 _LINGER_SECONDS = 2.0
+
+
+class _Budget:
+    """What all connections of one listener share: the count of open connections and of buffered bytes."""
+
+    __slots__ = ("buffered", "connections", "max_buffered", "max_connections")
+
+    def __init__(self, settings: Settings) -> None:
+        self.max_connections = settings.stream_max_connections
+        self.max_buffered = settings.stream_buffer_bytes
+        self.connections = 0
+        self.buffered = 0
 
 
 async def serve_stream(
@@ -57,18 +84,58 @@ async def serve_stream(
     authenticator = Authenticator(settings, hub.clock)  # per transport: its own cache of verified tokens
     host = settings.host if host is None else host
     port = (settings.msgpack_port or 0) if port is None else port
-    listeners = await trio.open_tcp_listeners(port, host=host)
+    listeners = await trio.open_tcp_listeners(port, host=host, backlog=settings.listen_backlog)
     bound_host, bound_port = listeners[0].socket.getsockname()[:2]
     shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
     url = f"{STREAM_SCHEME}://{shown_host}:{bound_port}"
     log.info("msgpack stream listening on %s", url)
 
+    budget = _Budget(settings)
+
     async def handle(stream: trio.SocketStream) -> None:
-        await _Connection(hub, stream, authenticator).run()
+        if budget.connections >= budget.max_connections:
+            await _refuse(stream, f"{budget.connections} stream connections are open (stream_max_connections)")
+            return
+        budget.connections += 1
+        try:
+            await _Connection(hub, stream, authenticator, budget).run()
+        finally:
+            budget.connections -= 1
 
     async with trio.open_nursery() as nursery:
         await nursery.start(trio.serve_listeners, handle, listeners)
         task_status.started(url)
+
+
+def _error_frame(exc: WorkerhubError) -> bytes:
+    """A reply frame with ``id`` nil for an error that is the connection's, not one request's."""
+    _status, reply = error_envelope("", DEFAULT_VERSION, uuid.uuid4().hex, None, exc)
+    return encode_reply(msgpack.Packer(use_bin_type=True), None, reply)
+
+
+async def _refuse(stream: trio.SocketStream, why: str) -> None:
+    """Answer a connection over the limit with one 503 frame and close it, holding nothing for it."""
+    with trio.move_on_after(_LINGER_SECONDS):
+        try:
+            async with stream:
+                await stream.send_all(_error_frame(ServiceUnavailable(why)))
+                await stream.send_eof()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+
+async def _receive_before(stream: trio.SocketStream, deadline: float) -> bytes | None:
+    """The next read, or None once ``time.monotonic()`` passes ``deadline``.
+
+    trio's timers run on the run's clock, which testing mode jumps; a timer that fires early is re-armed
+    for the real time left, so a jump never closes a connection.
+    """
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        with trio.move_on_after(left):
+            return bytes(await stream.receive_some(_RECEIVE_BYTES))
 
 
 async def _lingering_close(stream: trio.SocketStream) -> None:
@@ -87,10 +154,12 @@ async def _lingering_close(stream: trio.SocketStream) -> None:
 class _Connection:
     """One client connection: the read → run → reply loop."""
 
-    __slots__ = ("_hub", "_auth", "_stream", "_ip", "_limit", "_packer")
+    __slots__ = ("_auth", "_budget", "_held", "_hub", "_ip", "_limit", "_packer", "_stream")
 
-    def __init__(self, hub: Hub, stream: trio.SocketStream, authenticator: Authenticator) -> None:
+    def __init__(self, hub: Hub, stream: trio.SocketStream, authenticator: Authenticator, budget: _Budget) -> None:
         self._hub = hub
+        self._budget = budget
+        self._held = 0  # this connection's part of budget.buffered
         self._auth = authenticator
         self._stream = stream
         try:
@@ -101,29 +170,75 @@ class _Connection:
         self._packer = msgpack.Packer(use_bin_type=True)
 
     async def run(self) -> None:
+        try:
+            await self._serve()
+        finally:
+            self._budget.buffered -= self._held
+            self._held = 0
+
+    def _hold(self, n: int) -> None:
+        self._budget.buffered += n - self._held
+        self._held = n
+
+    async def _serve(self) -> None:
         stream = self._stream
+        settings = self._hub.settings
+        budget = self._budget
         decoder = FrameDecoder(self._limit)
+        idle_deadline = time.monotonic() + settings.stream_idle_timeout
+        frame_deadline = 0.0
         try:
             async with stream:
                 while True:
-                    data = await stream.receive_some(_RECEIVE_BYTES)
+                    partial = decoder.buffered > 0
+                    data = await _receive_before(stream, frame_deadline if partial else idle_deadline)
+                    if data is None:
+                        if partial:
+                            log.info("stream connection from %s: frame not completed in time, closed", self._ip)
+                            late = BadRequest(
+                                f"a frame was not completed within {settings.stream_frame_timeout} s "
+                                "(stream_frame_timeout)"
+                            )
+                            await stream.send_all(_error_frame(late))
+                            await _lingering_close(stream)
+                        return  # idle: close quietly, as an HTTP keep-alive timeout does
                     if not data:
                         return
+                    if budget.buffered + len(data) > budget.max_buffered:
+                        log.warning(
+                            "stream connection from %s closed: %d bytes buffered across connections",
+                            self._ip, budget.buffered,
+                        )
+                        full = ServiceUnavailable(
+                            f"the server holds {budget.buffered} bytes of unprocessed stream input, the limit "
+                            f"(stream_buffer_bytes) is {budget.max_buffered}"
+                        )
+                        await stream.send_all(_error_frame(full))
+                        await _lingering_close(stream)
+                        return
                     decoder.feed(data)
+                    self._hold(decoder.buffered)
                     out = bytearray()
+                    completed = 0
                     try:
                         for frame in decoder.frames():
+                            completed += 1
                             out += await self._call(frame)
                             if len(out) >= _FLUSH_BYTES:
                                 await stream.send_all(out)
                                 out = bytearray()
                     except PayloadTooLarge as exc:
                         # The frame boundary is lost (we will not read the payload): answer and close.
-                        _status, reply = error_envelope("", DEFAULT_VERSION, uuid.uuid4().hex, None, exc)
-                        out += encode_reply(self._packer, None, reply)
+                        out += _error_frame(exc)
                         await stream.send_all(out)
                         await _lingering_close(stream)
                         return
+                    self._hold(decoder.buffered)
+                    now = time.monotonic()
+                    if completed:
+                        idle_deadline = now + settings.stream_idle_timeout
+                    if decoder.buffered and (completed or not partial):  # a new frame has begun
+                        frame_deadline = now + settings.stream_frame_timeout
                     if out:
                         await stream.send_all(out)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
