@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import socket
 import statistics
 import struct
@@ -30,14 +29,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import msgpack
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import free_port  # noqa: E402
+from _common import free_port
 
 NOW_MS = 1_764_000_000_000
 MIB = 1024 * 1024
@@ -54,14 +53,15 @@ def rss(pid: int) -> int:
 @contextmanager
 def server(extra: list[str]) -> Iterator[dict[str, Any]]:
     port, sport = free_port(), free_port()
-    cmd = [sys.executable, "-m", "workerhub", "serve", "--host", "127.0.0.1", "--port", str(port),
+    # The soft open-file limit a shell usually gives (1,024); the server may raise it to the hard limit.
+    start = (
+        "import resource, runpy; hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]; "
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard)); "
+        "runpy.run_module('workerhub', run_name='__main__')"
+    )
+    cmd = [sys.executable, "-c", start, "serve", "--host", "127.0.0.1", "--port", str(port),
            "--msgpack-port", str(sport), "--log-level", "error", "--no-persist", *extra]
-
-    def soft_nofile() -> None:  # what a shell gives by default; the server may raise it to the hard limit
-        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
-
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=soft_nofile)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 30
         while True:
@@ -121,7 +121,7 @@ class Watch:
     def too_big(self) -> bool:
         return self.peak > self.max_rss
 
-    def __enter__(self) -> Watch:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -312,7 +312,7 @@ def main() -> None:
         lat = sorted(watch.lat) or [float("nan")]
         rows.append((name, what + ("" if alive else "; SERVER EXITED"), watch.start_rss / MIB, watch.peak / MIB,
                      statistics.median(lat) * 1000, lat[-1] * 1000, watch.failures, took))
-    print(f"| case | what happens | RSS start → peak (MB) | ping p50 / max (ms) | ping failures | s |")
+    print("| case | what happens | RSS start → peak (MB) | ping p50 / max (ms) | ping failures | s |")
     print("|---|---|---|---|---|---|")
     for name, what, r0, r1, p50, pmax, fails, took in rows:
         print(f"| {name} | {what} | {r0:.0f} → {r1:.0f} | {p50:.1f} / {pmax:.0f} | {fails} | {took:.1f} |")

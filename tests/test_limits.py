@@ -52,6 +52,22 @@ def test_a_list_longer_than_max_variants_is_refused_and_one_at_it_is_kept() -> N
         assert _ids(server) == ["w1"]
 
 
+def test_max_workers_caps_registrations_and_a_refused_worker_leaves_nothing() -> None:
+    with running_server(max_workers=2) as server:
+        for w in ("w1", "w2"):
+            assert _call(server, "workers.register", {"worker": w})[0] == 200
+        for name, body in (
+            ("workers.register", {"worker": "w3"}),
+            ("workers.status_report", {"worker": "w3", "timestamp": ms(), "machine_stats": {"cpu_usage": [1.0]}}),
+        ):
+            status, sub, msg = _call(server, name, body)
+            assert (status, sub) == (400, 1002) and "maximum of 2 workers" in msg
+        assert _call(server, "workers.register", {"worker": "w1", "timeout": 60})[0] == 200  # re-registering is fine
+        assert _ids(server) == ["w1", "w2"]
+        keys = httpx.post(f"{server.url}/workers.get_metric_keys", json={"worker_ids": ["w3"]}).json()["meta"]
+        assert keys["result_subcode"] == 1005  # no stats were kept for w3
+
+
 CREDENTIALS = tuple(f"k{c}:{'s' * 32}:{c}:u" for c in ("acme", "globex"))
 
 

@@ -117,7 +117,8 @@ class Hub:
     def _admit(self, identity: Identity, worker: str, report: StatusReport | None = None) -> None:
         """Refuse a call that would grow what the hub keeps past a limit, before anything is journaled.
 
-        A worker id the company keeps no stats for is one more history (it outlives registration, so
+        A worker that is not registered is refused when the company has ``max_workers`` (as :meth:`_spawn`
+        does, but before the journal write). A worker id the company keeps no stats for is one more history (it outlives registration, so
         ``max_workers`` cannot bound it): refused beyond ``max_histories`` per company, or while the process
         is above ``max_memory_mb``. Above that memory limit a known worker may still report, but not a
         series it has no stats for. 400, never 429/503: retrying cannot succeed until an operator acts.
@@ -125,6 +126,11 @@ class Hub:
         overshoot ``max_histories`` by at most the number of such requests in flight.
         """
         company = self._companies.get(identity.company)
+        full = company is not None and len(company.actors) >= self.settings.max_workers
+        if full and self._live(identity, worker) is None:  # _spawn checks again, after the journal write
+            raise WorkerRegistrationFailed(
+                f"the server holds its maximum of {self.settings.max_workers} workers", worker=worker
+            )
         history = company.histories.get(worker) if company is not None else None
         if history is None:
             held = len(company.histories) if company is not None else 0

@@ -159,5 +159,5 @@ def encode_reply(packer: msgpack.Packer, request_id: Any, reply: dict[str, Any])
 
     ``packer`` is reused across replies (one per connection) to spare its set-up per message.
     """
-    payload = packer.pack({"id": request_id, "meta": reply["meta"], "data": reply["data"]})
+    payload: bytes = packer.pack({"id": request_id, "meta": reply["meta"], "data": reply["data"]})
     return _HEADER.pack(len(payload)) + payload
