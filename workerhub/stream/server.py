@@ -29,14 +29,13 @@ import trio
 
 from ..actors import Hub
 from ..api.auth import Authenticator
-from ..api.endpoints import DEFAULT_VERSION, CallContext, dispatch, resolve
-from ..api.envelope import envelope, error_envelope
+from ..api.endpoints import DEFAULT_VERSION
+from ..api.envelope import error_envelope
+from ..api.pipeline import run_call
 from ..config import Settings
 from ..errors import (
     BadRequest,
-    EndpointNotFound,
     PayloadTooLarge,
-    ServerError,
     ServiceUnavailable,
     WorkerhubError,
 )
@@ -248,30 +247,31 @@ class _Connection:
 
     async def _call(self, frame: bytes) -> bytes:
         """Run one request frame and return its reply frame; every failure becomes an error reply."""
-        call_id = uuid.uuid4().hex
         request_id: Any = None
-        trx: Any = None
-        name, version = "", DEFAULT_VERSION
+        trx: str | None = None
+        path = ""
+        failure: WorkerhubError | None = None
+        token: Any = None
+        body: Any = None
         try:
             request = decode_request(frame, self._limit)
-            request_id, trx = request.id, request.trx
-            if not isinstance(trx, str):
-                trx = None
-            if not isinstance(request.call, str):
-                raise BadRequest("call must be a string such as workers.status_report")
-            name = request.call
-            name, version = resolve("/" + name)
-            # Checked before the body is parsed, as on HTTP: a missing token 401/20, a bad one 401/30.
-            ctx = CallContext(identity=self._auth.identify_token(request.token, name), ip=self._ip)
-            data = await dispatch(self._hub, name, request.body, ctx)
-            reply = envelope(name, version, call_id, trx, data)
         except WorkerhubError as exc:
-            if isinstance(exc, EndpointNotFound):
-                name, version = exc.name, exc.version
-            _status, reply = error_envelope(name, version, call_id, trx, exc)
-        except Exception as exc:
-            log.exception("unhandled error in %s", name)
-            _status, reply = error_envelope(
-                name, version, call_id, trx, ServerError(str(exc) or type(exc).__name__)
-            )
+            failure = exc
+        else:
+            request_id, token, body = request.id, request.token, request.body
+            trx = request.trx if isinstance(request.trx, str) else None
+            if isinstance(request.call, str):
+                path = request.call
+            else:
+                failure = BadRequest("call must be a string such as workers.status_report")
+        _status, _name, reply = await run_call(
+            self._hub,
+            path,
+            # Checked before the body is parsed, as on HTTP: a missing token 401/20, a bad one 401/30.
+            identify=lambda name: self._auth.identify_token(token, name),
+            decode=lambda: body,
+            ip=self._ip,
+            trx=trx,
+            failure=failure,
+        )
         return encode_reply(self._packer, request_id, reply)
