@@ -283,7 +283,11 @@ def case_int64(srv: dict[str, Any], watch: Watch) -> str:
                                                {"worker": name, "timestamp": ts, "machine_stats": {"cpu_usage": [5.0]}}))
     items = [{"key": "cpu_usage", "aggregation": "max"}]
     span = {"from_date": 0, "to_date": 2**62 // 1000, "interval": 86400 * 365 * 100}
-    out.append("get_stats[0,2^62ms] " + post(srv, "workers.get_stats", {**span, "items": items}))
+    r = httpx.post(f"{srv['http']}/workers.get_stats", json={**span, "items": items}, timeout=60).json()
+    answered = r["data"].get("workers", [])
+    dates = [d for w in answered for m in w["metrics"] for d in m["dates"]]
+    out.append(f"get_stats[0,2^62ms] {r['meta']['result_code']}/{r['meta']['result_subcode']} "
+               f"workers={len(answered)} of 3" + (f" dates {min(dates)}..{max(dates)}" if dates else ""))
     r = httpx.post(f"{srv['http']}/workers.get_stats", json={"from_date": NOW_MS / 1000 - 3600,
                    "to_date": NOW_MS / 1000 + 3600, "interval": 60, "items": items}, timeout=60).json()
     out.append(f"get_stats[now] workers={len(r['data'].get('workers', []))}")
