@@ -5,7 +5,9 @@ every wait is bounded by a socket timeout, none asserts on time."""
 from __future__ import annotations
 
 import base64
+import socket
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import pytest
 from workerhub.client import StreamClient
 from workerhub.config import Settings
 from workerhub.server import _hypercorn_config
-from workerhub.stream import encode_frame, encode_request
+from workerhub.stream import FrameDecoder, encode_frame, encode_request
 from workerhub.testing import ServerHandle, running_server
 
 from .conftest import JsonApi
@@ -284,3 +286,34 @@ def test_a_stream_refusal_does_not_stop_http() -> None:
         assert _call(server, "debug.ping", {})[0] == 200
         held.sock.close()
         extra.sock.close()
+
+
+def test_a_client_that_does_not_read_its_replies_is_closed() -> None:
+    with running_server(msgpack_port=0, stream_idle_timeout=0.5) as server:
+        assert server.stream_url is not None
+        host, port = server.stream_url.removeprefix("msgpack://").rsplit(":", 1)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect((host, int(port)))
+        sock.settimeout(0.5)
+        batch = encode_request(1, "debug.ping") * 1000
+        sent = 0
+        try:  # until the server stops reading: its replies fill both socket buffers
+            for _ in range(1000):
+                sock.sendall(batch)
+                sent += 1000
+        except (TimeoutError, ConnectionResetError, BrokenPipeError):
+            pass
+        assert sent < 1_000_000, "the server never stopped reading"
+        time.sleep(2)  # not reading: the server's send stays blocked past stream_idle_timeout
+        sock.settimeout(10)
+        decoder = FrameDecoder(limit=1 << 20)
+        try:
+            while data := sock.recv(65536):
+                decoder.feed(data)
+        except ConnectionResetError:
+            pass  # closed with requests still unread: the kernel resets instead of a FIN
+        # the server gave up on us before it had answered what we sent (else it would answer all of it)
+        assert len(list(decoder.frames())) < sent
+        sock.close()
+        assert _call(server, "debug.ping", {})[0] == 200

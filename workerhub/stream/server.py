@@ -175,6 +175,15 @@ class _Connection:
             self._budget.buffered -= self._held
             self._held = 0
 
+    async def _send(self, data: bytes | bytearray) -> bool:
+        """Send ``data``; False when the client has not taken it within ``stream_idle_timeout`` (it does
+        not read its replies: the connection must close, or it would hold its buffer and slot for ever)."""
+        with trio.move_on_after(self._hub.settings.stream_idle_timeout):
+            await self._stream.send_all(data)
+            return True
+        log.info("stream connection from %s does not read its replies: closed", self._ip)
+        return False
+
     def _hold(self, n: int) -> None:
         self._budget.buffered += n - self._held
         self._held = n
@@ -198,8 +207,8 @@ class _Connection:
                                 f"a frame was not completed within {settings.stream_frame_timeout} s "
                                 "(stream_frame_timeout)"
                             )
-                            await stream.send_all(_error_frame(late))
-                            await _lingering_close(stream)
+                            if await self._send(_error_frame(late)):
+                                await _lingering_close(stream)
                         return  # idle: close quietly, as an HTTP keep-alive timeout does
                     if not data:
                         return
@@ -212,8 +221,8 @@ class _Connection:
                             f"the server holds {budget.buffered} bytes of unprocessed stream input, the limit "
                             f"(stream_buffer_bytes) is {budget.max_buffered}"
                         )
-                        await stream.send_all(_error_frame(full))
-                        await _lingering_close(stream)
+                        if await self._send(_error_frame(full)):
+                            await _lingering_close(stream)
                         return
                     decoder.feed(data)
                     self._hold(decoder.buffered)
@@ -224,13 +233,14 @@ class _Connection:
                             completed += 1
                             out += await self._call(frame)
                             if len(out) >= _FLUSH_BYTES:
-                                await stream.send_all(out)
+                                if not await self._send(out):
+                                    return
                                 out = bytearray()
                     except PayloadTooLarge as exc:
                         # The frame boundary is lost (we will not read the payload): answer and close.
                         out += _error_frame(exc)
-                        await stream.send_all(out)
-                        await _lingering_close(stream)
+                        if await self._send(out):
+                            await _lingering_close(stream)
                         return
                     self._hold(decoder.buffered)
                     now = time.monotonic()
@@ -238,8 +248,8 @@ class _Connection:
                         idle_deadline = now + settings.stream_idle_timeout
                     if decoder.buffered and (completed or not partial):  # a new frame has begun
                         frame_deadline = now + settings.stream_frame_timeout
-                    if out:
-                        await stream.send_all(out)
+                    if out and not await self._send(out):
+                        return
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return  # the client went away; nothing to answer
         except Exception:  # never let one connection take the listener down
