@@ -59,14 +59,30 @@ def server(extra: list[str]) -> Iterator[dict[str, Any]]:
         "resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard)); "
         "runpy.run_module('workerhub', run_name='__main__')"
     )
-    cmd = [sys.executable, "-c", start, "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--msgpack-port", str(sport), "--log-level", "error", "--no-persist", *extra]
+    cmd = [
+        sys.executable,
+        "-c",
+        start,
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--msgpack-port",
+        str(sport),
+        "--log-level",
+        "error",
+        "--no-persist",
+        *extra,
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 30
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-500:] if proc.stderr else ''}")
+                raise RuntimeError(
+                    f"server exited: {proc.stderr.read().decode()[-500:] if proc.stderr else ''}"
+                )
             try:
                 if httpx.post(f"http://127.0.0.1:{port}/debug.ping", json={}, timeout=1).status_code == 200:
                     socket.create_connection(("127.0.0.1", sport), 1).close()
@@ -75,7 +91,12 @@ def server(extra: list[str]) -> Iterator[dict[str, Any]]:
                 if time.time() > deadline:
                     raise
                 time.sleep(0.1)
-        yield {"http": f"http://127.0.0.1:{port}", "stream": ("127.0.0.1", sport), "pid": proc.pid, "proc": proc}
+        yield {
+            "http": f"http://127.0.0.1:{port}",
+            "stream": ("127.0.0.1", sport),
+            "pid": proc.pid,
+            "proc": proc,
+        }
     finally:
         proc.terminate()
         try:
@@ -168,15 +189,21 @@ def post(srv: dict[str, Any], name: str, body: Any) -> str:
 
 
 def case_wide(srv: dict[str, Any], watch: Watch) -> str:
-    wide = post(srv, "workers.status_report",
-                {"worker": "wide", "timestamp": NOW_MS, "machine_stats": {"cpu_usage": [1.0] * 100_000}})
+    wide = post(
+        srv,
+        "workers.status_report",
+        {"worker": "wide", "timestamp": NOW_MS, "machine_stats": {"cpu_usage": [1.0] * 100_000}},
+    )
     others: list[str] = []
     for w in range(5):
         for bucket in range(3):  # the third report closes the second 10 min bucket
             if watch.too_big:
                 return f"wide report {wide}; stopped at RSS limit after {len(others)} reports"
-            body = {"worker": f"w{w}", "timestamp": NOW_MS + bucket * 601_000,
-                    "machine_stats": {"cpu_usage": [10.0, 20.0], "memory_used": 1.0}}
+            body = {
+                "worker": f"w{w}",
+                "timestamp": NOW_MS + bucket * 601_000,
+                "machine_stats": {"cpu_usage": [10.0, 20.0], "memory_used": 1.0},
+            }
             others.append(post(srv, "workers.status_report", body))
     return f"wide report {wide}; 5 workers x 3 reports: {counts(others)}"
 
@@ -184,8 +211,15 @@ def case_wide(srv: dict[str, Any], watch: Watch) -> str:
 def case_ids(srv: dict[str, Any], watch: Watch) -> str:
     host, port = srv["stream"]
     sock = socket.create_connection((host, port), 60)
-    stats = {"cpu_usage": [12.5] * 8, "gpu_usage": [50.0] * 2, "memory_used": 1024.0, "memory_free": 2048.0,
-             "network_rx": 1.0, "network_tx": 1.0, "disk_free_home": 50.0}
+    stats = {
+        "cpu_usage": [12.5] * 8,
+        "gpu_usage": [50.0] * 2,
+        "memory_used": 1024.0,
+        "memory_free": 2048.0,
+        "network_rx": 1.0,
+        "network_tx": 1.0,
+        "disk_free_home": 50.0,
+    }
     codes: list[str] = []
     before = rss(srv["pid"])
     batch = 200
@@ -193,8 +227,13 @@ def case_ids(srv: dict[str, Any], watch: Watch) -> str:
         if watch.too_big:
             break
         data = b"".join(
-            frame({"id": i, "call": "workers.status_report",
-                   "body": {"worker": f"throwaway-{i}", "timestamp": NOW_MS, "machine_stats": stats}})
+            frame(
+                {
+                    "id": i,
+                    "call": "workers.status_report",
+                    "body": {"worker": f"throwaway-{i}", "timestamp": NOW_MS, "machine_stats": stats},
+                }
+            )
             for i in range(start, start + batch)
         )
         sock.sendall(data)
@@ -234,8 +273,10 @@ def case_idle(srv: dict[str, Any], watch: Watch) -> str:
     probe.close()
     for s in socks:
         s.close()
-    return (f"{len(socks)} connected ({failed} connect errors), {len(socks) - refused} held open, "
-            f"{refused} refused/closed; a new stream ping: {probe_code}")
+    return (
+        f"{len(socks)} connected ({failed} connect errors), {len(socks) - refused} held open, "
+        f"{refused} refused/closed; a new stream ping: {probe_code}"
+    )
 
 
 def case_partial(srv: dict[str, Any], watch: Watch) -> str:
@@ -276,34 +317,62 @@ def case_partial(srv: dict[str, Any], watch: Watch) -> str:
 
 def case_int64(srv: dict[str, Any], watch: Watch) -> str:
     out = []
-    out.append("ok " + post(srv, "workers.status_report",
-                            {"worker": "ok", "timestamp": NOW_MS, "machine_stats": {"cpu_usage": [5.0]}}))
+    out.append(
+        "ok "
+        + post(
+            srv,
+            "workers.status_report",
+            {"worker": "ok", "timestamp": NOW_MS, "machine_stats": {"cpu_usage": [5.0]}},
+        )
+    )
     for name, ts in (("2^62", 2**62), ("2^63-1", 2**63 - 1)):
-        out.append(f"report@{name} " + post(srv, "workers.status_report",
-                                               {"worker": name, "timestamp": ts, "machine_stats": {"cpu_usage": [5.0]}}))
+        out.append(
+            f"report@{name} "
+            + post(
+                srv,
+                "workers.status_report",
+                {"worker": name, "timestamp": ts, "machine_stats": {"cpu_usage": [5.0]}},
+            )
+        )
     items = [{"key": "cpu_usage", "aggregation": "max"}]
     span = {"from_date": 0, "to_date": 2**62 // 1000, "interval": 86400 * 365 * 100}
     r = httpx.post(f"{srv['http']}/workers.get_stats", json={**span, "items": items}, timeout=60).json()
     answered = r["data"].get("workers", [])
     dates = [d for w in answered for m in w["metrics"] for d in m["dates"]]
-    out.append(f"get_stats[0,2^62ms] {r['meta']['result_code']}/{r['meta']['result_subcode']} "
-               f"workers={len(answered)} of 3" + (f" dates {min(dates)}..{max(dates)}" if dates else ""))
-    r = httpx.post(f"{srv['http']}/workers.get_stats", json={"from_date": NOW_MS / 1000 - 3600,
-                   "to_date": NOW_MS / 1000 + 3600, "interval": 60, "items": items}, timeout=60).json()
+    out.append(
+        f"get_stats[0,2^62ms] {r['meta']['result_code']}/{r['meta']['result_subcode']} "
+        f"workers={len(answered)} of 3" + (f" dates {min(dates)}..{max(dates)}" if dates else "")
+    )
+    r = httpx.post(
+        f"{srv['http']}/workers.get_stats",
+        json={
+            "from_date": NOW_MS / 1000 - 3600,
+            "to_date": NOW_MS / 1000 + 3600,
+            "interval": 60,
+            "items": items,
+        },
+        timeout=60,
+    ).json()
     out.append(f"get_stats[now] workers={len(r['data'].get('workers', []))}")
     out.append("activity[0,2^62ms] " + post(srv, "workers.get_activity_report", span))
     return "; ".join(out)
 
 
 CASES: dict[str, Callable[[dict[str, Any], Watch], str]] = {
-    "wide": case_wide, "ids": case_ids, "idle": case_idle, "partial": case_partial, "int64": case_int64,
+    "wide": case_wide,
+    "ids": case_ids,
+    "idle": case_idle,
+    "partial": case_partial,
+    "int64": case_int64,
 }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", default=",".join(CASES))
-    ap.add_argument("--max-rss-mb", type=int, default=3000, help="stop a case once the server's RSS passes this")
+    ap.add_argument(
+        "--max-rss-mb", type=int, default=3000, help="stop a case once the server's RSS passes this"
+    )
     ap.add_argument("--server-arg", action="append", default=[], help="extra `workerhub serve` argument")
     args = ap.parse_args()
     rows = []
@@ -314,8 +383,18 @@ def main() -> None:
             took = time.perf_counter() - t0
             alive = srv["proc"].poll() is None
         lat = sorted(watch.lat) or [float("nan")]
-        rows.append((name, what + ("" if alive else "; SERVER EXITED"), watch.start_rss / MIB, watch.peak / MIB,
-                     statistics.median(lat) * 1000, lat[-1] * 1000, watch.failures, took))
+        rows.append(
+            (
+                name,
+                what + ("" if alive else "; SERVER EXITED"),
+                watch.start_rss / MIB,
+                watch.peak / MIB,
+                statistics.median(lat) * 1000,
+                lat[-1] * 1000,
+                watch.failures,
+                took,
+            )
+        )
     print("| case | what happens | RSS start → peak (MB) | ping p50 / max (ms) | ping failures | s |")
     print("|---|---|---|---|---|---|")
     for name, what, r0, r1, p50, pmax, fails, took in rows:

@@ -28,7 +28,9 @@ from .test_stream import RawConn, code
 MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
-def _call(server: ServerHandle, name: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, int, str]:
+def _call(
+    server: ServerHandle, name: str, body: Any, headers: dict[str, str] | None = None
+) -> tuple[int, int, str]:
     r = httpx.post(f"{server.url}/{name}", json=body, headers=headers, timeout=10)
     meta = r.json()["meta"]
     assert r.status_code == meta["result_code"]
@@ -60,11 +62,16 @@ def test_max_workers_caps_registrations_and_a_refused_worker_leaves_nothing() ->
             assert _call(server, "workers.register", {"worker": w})[0] == 200
         for name, body in (
             ("workers.register", {"worker": "w3"}),
-            ("workers.status_report", {"worker": "w3", "timestamp": ms(), "machine_stats": {"cpu_usage": [1.0]}}),
+            (
+                "workers.status_report",
+                {"worker": "w3", "timestamp": ms(), "machine_stats": {"cpu_usage": [1.0]}},
+            ),
         ):
             status, sub, msg = _call(server, name, body)
             assert (status, sub) == (400, 1002) and "maximum of 2 workers" in msg
-        assert _call(server, "workers.register", {"worker": "w1", "timeout": 60})[0] == 200  # re-registering is fine
+        assert (
+            _call(server, "workers.register", {"worker": "w1", "timeout": 60})[0] == 200
+        )  # re-registering is fine
         assert _ids(server) == ["w1", "w2"]
         keys = httpx.post(f"{server.url}/workers.get_metric_keys", json={"worker_ids": ["w3"]}).json()["meta"]
         assert keys["result_subcode"] == 1005  # no stats were kept for w3
@@ -104,7 +111,12 @@ def test_max_histories_caps_worker_ids_per_company() -> None:
 def test_above_max_memory_known_workers_report_but_new_workers_and_series_are_refused(tmp_path: Path) -> None:
     cpu = {"cpu_usage": [10.0, 20.0], "memory_used": 512.0}
     with running_server(data_dir=str(tmp_path)) as server:
-        assert _call(server, "workers.status_report", {"worker": "w1", "timestamp": ms(), "machine_stats": cpu})[0] == 200
+        assert (
+            _call(server, "workers.status_report", {"worker": "w1", "timestamp": ms(), "machine_stats": cpu})[
+                0
+            ]
+            == 200
+        )
     # the process is far above 1 MiB resident: the limit holds from the first request
     with running_server(data_dir=str(tmp_path), max_memory_mb=1) as server:
         known = {"worker": "w1", "timestamp": ms(10), "machine_stats": cpu}
@@ -116,7 +128,12 @@ def test_above_max_memory_known_workers_report_but_new_workers_and_series_are_re
         status, sub, msg = _call(server, "workers.status_report", one_more_core)
         assert (status, sub) == (400, 12) and "machine_stats.cpu_usage" in msg and "max_memory_mb" in msg
         assert _ids(server) == ["w1"]
-        body = {"from_date": BASE_S - 60, "to_date": BASE_S + 60, "interval": 60, "items": [{"key": "cpu_usage"}]}
+        body = {
+            "from_date": BASE_S - 60,
+            "to_date": BASE_S + 60,
+            "interval": 60,
+            "items": [{"key": "cpu_usage"}],
+        }
         r = httpx.post(f"{server.url}/workers.get_stats", json={**body, "split_by_variant": True}).json()
         variants = [m["variant"] for m in r["data"]["workers"][0]["metrics"]]
         assert sorted(variants) == ["0", "1"]
@@ -135,12 +152,18 @@ def test_reports_at_the_year_9999_edge_are_answered_exactly(api: JsonApi) -> Non
         {
             "worker": "edge",
             "metrics": [
-                {"metric": "cpu_usage", "dates": [MAX_MS // 1000 * 1000], "stats": [{"aggregation": "max", "values": [7.0]}]}
+                {
+                    "metric": "cpu_usage",
+                    "dates": [MAX_MS // 1000 * 1000],
+                    "stats": [{"aggregation": "max", "values": [7.0]}],
+                }
             ],
         }
     ]
     # one bucket wider than every accepted date: both reports fall in the bucket that starts at 0
-    whole = api.ok("workers.get_stats", {**body, "from_date": 0, "to_date": last, "interval": MAX_MS // 1000 + 1})
+    whole = api.ok(
+        "workers.get_stats", {**body, "from_date": 0, "to_date": last, "interval": MAX_MS // 1000 + 1}
+    )
     assert {w["worker"]: w["metrics"][0]["dates"] for w in whole["workers"]} == {"edge": [0], "epoch": [0]}
     # an interval larger than the range: one bucket, aligned to the interval
     small = api.ok("workers.get_stats", {**body, "from_date": 0, "to_date": 1, "interval": 10**9})

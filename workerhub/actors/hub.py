@@ -118,10 +118,11 @@ class Hub:
         """Refuse a call that would grow what the hub keeps past a limit, before anything is journaled.
 
         A worker that is not registered is refused when the company has ``max_workers`` (as :meth:`_spawn`
-        does, but before the journal write). A worker id the company keeps no stats for is one more history (it outlives registration, so
-        ``max_workers`` cannot bound it): refused beyond ``max_histories`` per company, or while the process
-        is above ``max_memory_mb``. Above that memory limit a known worker may still report, but not a
-        series it has no stats for. 400, never 429/503: retrying cannot succeed until an operator acts.
+        does, but before the journal write). A worker id the company keeps no stats for is one more
+        history (it outlives registration, so ``max_workers`` cannot bound it): refused beyond
+        ``max_histories`` per company, or while the process is above ``max_memory_mb``. Above that memory
+        limit a known worker may still report, but not a series it has no stats for. 400, never 429/503:
+        retrying cannot succeed until an operator acts.
         The check runs before the await of the journal write, so concurrent first reports of new ids can
         overshoot ``max_histories`` by at most the number of such requests in flight.
         """
@@ -167,7 +168,8 @@ class Hub:
                 assert key == actor.key, (company_id, key, actor.key)
                 assert actor.state.identity.company == company_id, (company_id, key)
                 assert not actor.retired, ("retired actor still registered", company_id, key)
-                assert actor.history is company.histories.get(actor.state.id), ("history not shared", company_id, key)
+                shared = company.histories.get(actor.state.id)
+                assert actor.history is shared, ("history not shared", company_id, key)
             for worker_id, history in company.histories.items():
                 assert isinstance(worker_id, str) and isinstance(history, WorkerHistory), (company_id, worker_id)
                 history._check()

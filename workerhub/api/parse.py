@@ -118,14 +118,17 @@ def parse_status_report(
     body = _object(body)
     timestamp = _cast_int(body, "timestamp", required=True)
     if not 0 <= timestamp <= MAX_TIMESTAMP_MS:
-        raise _invalid("timestamp", f"must be epoch ms from 0 to {MAX_TIMESTAMP_MS} (year 9999), not {_repr(timestamp)}")
+        problem = f"must be epoch ms from 0 to {MAX_TIMESTAMP_MS} (year 9999), not {_repr(timestamp)}"
+        raise _invalid("timestamp", problem)
     return StatusReport(
         worker=_string(body, "worker", required=True),  # type: ignore[arg-type]
         timestamp=timestamp,
         task=_string(body, "task"),
         queue=_string(body, "queue"),
         queues=_strings(body, "queues"),
-        samples=flatten_machine_stats(body.get("machine_stats"), record_zero=record_zero, max_variants=max_variants),
+        samples=flatten_machine_stats(
+            body.get("machine_stats"), record_zero=record_zero, max_variants=max_variants
+        ),
         tags=_strings(body, "tags"),
     )
 

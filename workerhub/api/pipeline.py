@@ -58,5 +58,7 @@ async def run_call(
         status, reply = error_envelope(name, version, call_id, trx, exc)
     except Exception as exc:
         log.exception("unhandled error in %s", name)
-        status, reply = error_envelope(name, version, call_id, trx, ServerError(str(exc) or type(exc).__name__))
+        status, reply = error_envelope(
+            name, version, call_id, trx, ServerError(str(exc) or type(exc).__name__)
+        )
     return status, name, reply
