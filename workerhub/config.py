@@ -61,6 +61,20 @@ class Settings:
     )
     max_workers: int = field(default=100_000, metadata=_doc("cap on registered workers per company"))
     max_body_bytes: int = field(default=4 * 1024 * 1024, metadata=_doc("largest request body accepted"))
+    max_variants: int = field(
+        default=1024, metadata=_doc("longest list stat accepted (cpu_usage, gpu_*: one entry per core/GPU); 400/12")
+    )
+    max_histories: int = field(
+        default=10_000,
+        metadata=_doc("cap on worker ids with retained stats per company; one more is refused with 400/1002"),
+    )
+    max_memory_mb: int | None = field(
+        default=None,
+        metadata=_doc(
+            "soft limit on the process RSS (MiB, read at most once a second): above it new workers and new "
+            "series are refused with 400/1002, existing ones keep reporting; unset = no limit"
+        ),
+    )
 
     # --- persistence ---
     persist: bool = field(
@@ -91,6 +105,25 @@ class Settings:
 
     # --- transports and test support ---
     msgpack_port: int | None = field(default=None, metadata=_doc("port of the native msgpack stream"))
+    stream_max_connections: int = field(
+        default=1000, metadata=_doc("open msgpack stream connections; one more gets a 503 frame and is closed")
+    )
+    stream_idle_timeout: float = field(
+        default=300.0, metadata=_doc("a stream connection with no request for this long is closed")
+    )
+    stream_frame_timeout: float = field(
+        default=30.0, metadata=_doc("a stream frame started but not complete after this long closes its connection")
+    )
+    stream_buffer_bytes: int = field(
+        default=64 * 1024 * 1024,
+        metadata=_doc("bytes of unprocessed stream input held across all connections; above it 503 and close"),
+    )
+    http_keep_alive_timeout: float = field(
+        default=5.0, metadata=_doc("an HTTP connection idle (or still sending its headers) this long is closed")
+    )
+    listen_backlog: int = field(
+        default=1024, metadata=_doc("pending TCP connections queued by the kernel, per listener (HTTP and stream)")
+    )
     testing: bool = field(default=False, metadata=_doc("enable clock control (debug.advance_clock)"))
 
     def replace(self, **changes: Any) -> Settings:

@@ -34,6 +34,7 @@ __all__ = [
     "UnsupportedMediaType",
     "DataError",
     "ServerError",
+    "ServiceUnavailable",
 ]
 
 
@@ -206,3 +207,13 @@ class ServerError(WorkerhubError):
     """An unexpected failure; the message is the exception text."""
 
     code, subcode, base = 500, 0, "server error"
+
+
+class ServiceUnavailable(WorkerhubError):
+    """The stream transport is at a capacity limit (connections, buffered bytes): the connection is closed.
+
+    Only for transport capacity, which frees itself within seconds; a limit on stored state (workers,
+    histories, memory) is a 400, since retrying it cannot succeed.
+    """
+
+    code, subcode, base = 503, 0, "service unavailable"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import resource
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -30,6 +31,16 @@ def _hypercorn_config(settings: Settings) -> HypercornConfig:
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 5.0
+    # Limits, set deliberately (README "Limits"). hypercorn has no cap on connections: the fd limit is it
+    # (raised to its hard limit by _raise_fd_limit); when it is reached, accept waits and retries.
+    # - idle keep-alive connections, and a client still sending its request headers, are closed after
+    #   http_keep_alive_timeout (the idle timer only stops once a whole request head has arrived);
+    # - request heads are at most 16 KiB (h11_max_incomplete_size); bodies at most max_body_bytes and must
+    #   arrive within quart's BODY_TIMEOUT (60 s), see api/http.py;
+    # - read_timeout stays unset: it would also cut a client waiting for a long get_stats answer.
+    config.keep_alive_timeout = settings.http_keep_alive_timeout
+    config.h11_max_incomplete_size = 16 * 1024
+    config.backlog = settings.listen_backlog
     if settings.testing:
         # Clock jumps (advance_clock) would fire the idle timer of every keep-alive connection at once,
         # closing connections under a client's next request.
@@ -55,6 +66,7 @@ async def serve(
     """
     settings = settings or Settings()
     _log_footprint(settings)
+    _raise_fd_limit(settings)
     async with open_store(settings) as store, open_hub(settings, clock=clock, store=store) as hub:
         # serving: load saved state, snapshot periodically, and a final snapshot once hypercorn has stopped
         async with store.serving(hub):
@@ -80,3 +92,22 @@ def _log_footprint(settings: Settings) -> None:
         settings.raw_retention / 3600, max(settings.tier_retention, settings.raw_retention) / 86400,
         one.total / 1e6, one.raw / 1e6, one.tiers / 1e6, ten.total / 1e9,
     )
+
+
+def _raise_fd_limit(settings: Settings) -> None:
+    """Raise the soft limit on open files to the hard one: every connection is a file descriptor, and the
+    usual soft default (1,024) is what bounds HTTP connections, since hypercorn has no cap of its own."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    except (OSError, ValueError) as exc:
+        log.warning("could not raise the open-file limit: %s", exc)
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if settings.msgpack_port is not None and settings.stream_max_connections > soft // 2:
+        log.warning(
+            "stream_max_connections=%d is more than half the open-file limit (%d): stream connections can "
+            "starve HTTP of file descriptors",
+            settings.stream_max_connections, soft,
+        )

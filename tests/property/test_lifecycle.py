@@ -322,13 +322,8 @@ class Lifecycle(RuleBasedStateMachine):
             assert stats == ref.get_stats(records, query.from_date, query.to_date, query.interval, items)
 
     @invariant()
-    def histories_are_well_formed(self) -> None:
-        def check(hub: Hub) -> None:
-            for company in hub._companies.values():
-                for history in company.histories.values():
-                    history._check()
-
-        self.server.run_sync(check, self.server.hub)
+    def registry_and_histories_are_well_formed(self) -> None:
+        self.server.run_sync(self.server.hub._check)
 
 
 Lifecycle.TestCase.settings = settings(stateful_step_count=25, max_examples=max(10, settings().max_examples // 3))

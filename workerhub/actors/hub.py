@@ -26,6 +26,7 @@ from ..config import Settings
 from ..errors import (
     FieldsValueError,
     InvalidWorkerId,
+    ValidationError,
     WorkerNotRegistered,
     WorkerRegistrationFailed,
     WorkerStatsNotFound,
@@ -35,6 +36,7 @@ from ..persistence.gate import WriteGate
 from ..persistence.memory import MemoryStore
 from ..persistence.store import HubState, Store
 from ..stats import WorkerHistory, activity_report, metric_keys, stats_report
+from .memory_limit import MemoryLimit
 from .worker import ActorGone, WorkerActor, WorkerState
 
 __all__ = ["Hub", "open_hub"]
@@ -70,6 +72,7 @@ class Hub:
         self._nursery = nursery
         self._companies: dict[str, _Company] = {}
         self.writes = WriteGate()  # every mutation passes it; a snapshot closes it for a consistent cut
+        self.memory = MemoryLimit(settings.max_memory_mb)
 
     # --- registry ----------------------------------------------------------------------------------------
 
@@ -111,6 +114,66 @@ class Hub:
         if company is not None and company.actors.get(actor.key) is actor:
             del company.actors[actor.key]
 
+    def _admit(self, identity: Identity, worker: str, report: StatusReport | None = None) -> None:
+        """Refuse a call that would grow what the hub keeps past a limit, before anything is journaled.
+
+        A worker that is not registered is refused when the company has ``max_workers`` (as :meth:`_spawn`
+        does, but before the journal write). A worker id the company keeps no stats for is one more
+        history (it outlives registration, so ``max_workers`` cannot bound it): refused beyond
+        ``max_histories`` per company, or while the process is above ``max_memory_mb``. Above that memory
+        limit a known worker may still report, but not a series it has no stats for. 400, never 429/503:
+        retrying cannot succeed until an operator acts.
+        The check runs before the await of the journal write, so concurrent first reports of new ids can
+        overshoot ``max_histories`` by at most the number of such requests in flight.
+        """
+        company = self._companies.get(identity.company)
+        full = company is not None and len(company.actors) >= self.settings.max_workers
+        if full and self._live(identity, worker) is None:  # _spawn checks again, after the journal write
+            raise WorkerRegistrationFailed(
+                f"the server holds its maximum of {self.settings.max_workers} workers", worker=worker
+            )
+        history = company.histories.get(worker) if company is not None else None
+        if history is None:
+            held = len(company.histories) if company is not None else 0
+            if held >= self.settings.max_histories:
+                raise WorkerRegistrationFailed(
+                    f"the company keeps stats of {held} worker ids, the limit (max_histories) is "
+                    f"{self.settings.max_histories}",
+                    worker=worker,
+                )
+            if self.memory.over():
+                raise WorkerRegistrationFailed(
+                    f"the server is above its memory limit (max_memory_mb={self.memory.limit_mb}): no new workers",
+                    worker=worker,
+                )
+        elif report is not None and report.samples and self.memory.over():
+            known = history.counts
+            for metric, variant, _value in report.samples:
+                if (metric, variant) not in known:
+                    raise ValidationError(
+                        f"machine_stats.{metric} variant {variant} is a new series and the server is above its "
+                        f"memory limit (max_memory_mb={self.memory.limit_mb})",
+                        field=f"machine_stats.{metric}",
+                    )
+
+    def _check(self) -> None:
+        """Assert the registry's invariants (for tests; O(workers + histories)).
+
+        Every registered actor sits under its own key in its own company, is not retired (retirement
+        removes it at once), and writes the very history object the company keeps for its id; every
+        history passes its own ``_check()``.
+        """
+        for company_id, company in self._companies.items():
+            for key, actor in company.actors.items():
+                assert key == actor.key, (company_id, key, actor.key)
+                assert actor.state.identity.company == company_id, (company_id, key)
+                assert not actor.retired, ("retired actor still registered", company_id, key)
+                shared = company.histories.get(actor.state.id)
+                assert actor.history is shared, ("history not shared", company_id, key)
+            for worker_id, history in company.histories.items():
+                assert isinstance(worker_id, str) and isinstance(history, WorkerHistory), (company_id, worker_id)
+                history._check()
+
     # --- mutations ---------------------------------------------------------------------------------------
 
     async def register(
@@ -119,6 +182,7 @@ class Hub:
         """workers.register: create or completely replace the worker's registration (spec §1)."""
         if req.timeout is None or req.timeout <= 0:
             raise WorkerRegistrationFailed("invalid timeout", timeout=req.timeout, worker=req.worker)
+        self._admit(identity, req.worker)
         async with self.writes:
             # One wall time for the journal and the apply, so a replay reproduces the same times.
             at = self.clock.wall()
@@ -158,6 +222,7 @@ class Hub:
         """workers.status_report: record stats, update the registration, renew the timeout (spec §4)."""
         if not self.settings.auto_register and self._live(identity, report.worker) is None:
             raise InvalidWorkerId(worker=report.worker)
+        self._admit(identity, report.worker, report)
         async with self.writes:
             at = self.clock.wall()
             await self.store.append("status_report", identity, report, ip, at)

@@ -54,7 +54,9 @@ async def _unregister(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
 
 
 async def _status_report(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
-    report = parse.parse_status_report(body, record_zero=hub.settings.fix_quirks)
+    report = parse.parse_status_report(
+        body, record_zero=hub.settings.fix_quirks, max_variants=hub.settings.max_variants
+    )
     await hub.status_report(report, identity=ctx.identity, ip=ctx.ip)
     return {}
 
@@ -126,7 +128,7 @@ ENDPOINTS: dict[str, Endpoint] = {
 }
 
 _PATH = re.compile(r"^/*(?:(v[^/]*)/)?([A-Za-z_]\w+\.[A-Za-z_]\w+)/?$")
-_VERSION = re.compile(r"^v(\d+)\.(\d+)$")
+_VERSION = re.compile(r"^v(\d{1,9})\.(\d{1,9})$")  # bounded: int() of 5,000 digits raises
 
 
 def resolve(path: str) -> tuple[str, str]:

@@ -16,11 +16,11 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..actors import Hub
-from ..errors import EndpointNotFound, PayloadTooLarge, ServerError, UnsupportedMediaType, WorkerhubError
+from ..errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, WorkerhubError
+from ..messages import Identity
 from . import auth, codec
 from .auth import Authenticator
-from .endpoints import DEFAULT_VERSION, CallContext, dispatch, resolve
-from .envelope import envelope, error_envelope
+from .pipeline import run_call
 
 __all__ = ["create_app"]
 
@@ -46,39 +46,37 @@ def create_app(hub: Hub) -> QuartTrio:
         headers = _headers()
         trx = headers.get("X-ClearML-Trx") or headers.get("X-Trains-Trx")
         reply_media = codec.reply_type(headers.get("Accept"), headers.get("Content-Type"))
-        name, version = path.strip("/"), DEFAULT_VERSION
         close = False
+        failure: WorkerhubError | None = None
+        # Read the body before anything can fail: a reply sent while the body is still unread
+        # leaves a keep-alive connection stuck, and its next request is never answered.
         try:
-            # Read the body before anything can fail: a reply sent while the body is still unread
-            # leaves a keep-alive connection stuck, and its next request is never answered.
-            try:
-                raw = await request.get_data(cache=False)
-            except RequestEntityTooLarge:
-                close = True  # the body stays unread: the connection cannot be reused
-                raise PayloadTooLarge(f"the limit is {limit} bytes") from None
-            name, version = resolve("/" + path)
-            # Authenticate before decoding, as upstream: a bad token with a bad body is a 401.
-            identity = authenticator.identify(
-                headers.get("Authorization"),
-                name,
-                cookie_token=request.cookies.get(auth.COOKIE) if "cookie" in headers else None,
-            )
+            raw = await request.get_data(cache=False)
+        except RequestEntityTooLarge:
+            close = True  # the body stays unread: the connection cannot be reused
+            raw, failure = b"", PayloadTooLarge(f"the limit is {limit} bytes")
+        except Exception as exc:  # noqa: BLE001 -- e.g. the body did not arrive within quart's BODY_TIMEOUT
+            close = True
+            raw, failure = b"", BadRequest(f"the request body could not be read: {exc}")
+
+        def identify(name: str) -> Identity:
+            # Before decoding, as upstream: a bad token with a bad body is a 401.
+            cookie = request.cookies.get(auth.COOKIE) if "cookie" in headers else None
+            return authenticator.identify(headers.get("Authorization"), name, cookie_token=cookie)
+
+        def decode() -> Any:
             if headers.get("Content-Encoding"):
                 raise UnsupportedMediaType(f"Content-Encoding {headers['Content-Encoding']!r}")
             # A falsy body (null, [], 0, "") counts as no body, as upstream's `json_body or form or {}`.
             body = codec.decode_body(raw, headers.get("Content-Type"), limit) or {}
             if request.query_string:
                 body = _merge_query(body, request.args)
-            ctx = CallContext(identity=identity, ip=_client_ip(headers))
-            data = await dispatch(hub, name, body, ctx)
-            status, reply = 200, envelope(name, version, call_id, trx, data)
-        except WorkerhubError as exc:
-            if isinstance(exc, EndpointNotFound):
-                name, version = exc.name, exc.version
-            status, reply = error_envelope(name, version, call_id, trx, exc)
-        except Exception as exc:
-            log.exception("unhandled error in %s", name)
-            status, reply = error_envelope(name, version, call_id, trx, ServerError(str(exc) or type(exc).__name__))
+            return body
+
+        status, name, reply = await run_call(
+            hub, path, identify=identify, decode=decode, ip=_client_ip(headers), trx=trx, call_id=call_id,
+            failure=failure,
+        )
         response = Response(codec.encode_body(reply, reply_media), status=status, content_type=reply_media)
         if name == "auth.login" and status == 200:
             token = reply["data"]["token"]

@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import ValidationError
 from ..messages import ActivityQuery, RegisterRequest, StatsItem, StatsQuery, StatusReport
 from ..stats import flatten_machine_stats
+from ..stats.flatten import DEFAULT_MAX_VARIANTS
 
 __all__ = [
     "parse_register",
@@ -33,7 +34,11 @@ __all__ = [
 _MISSING: Any = object()
 _AGGREGATIONS = ("avg", "min", "max")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_MAX_SECONDS = _INT64_MAX // 1000  # times and intervals become int64 ms inside
+# Times are int64 ms inside and dates go through Python's datetime on the way out: accept what both carry,
+# the epoch to the last millisecond of year 9999 (as ES's default date range does up to its year 9999 too).
+MAX_TIMESTAMP_MS = 253_402_300_799_999
+_MAX_SECONDS = MAX_TIMESTAMP_MS / 1000
+_MAX_INTERVAL = MAX_TIMESTAMP_MS // 1000 + 1
 
 
 def _invalid(field: str, problem: str) -> ValidationError:
@@ -107,18 +112,23 @@ def parse_unregister(body: Any) -> str:
     return _string(_object(body), "worker", required=True)  # type: ignore[return-value]
 
 
-def parse_status_report(body: Any, *, record_zero: bool = False) -> StatusReport:
+def parse_status_report(
+    body: Any, *, record_zero: bool = False, max_variants: int = DEFAULT_MAX_VARIANTS
+) -> StatusReport:
     body = _object(body)
     timestamp = _cast_int(body, "timestamp", required=True)
-    if not -(2**63) <= timestamp < 2**63:  # stored as int64 ms, as upstream's ES long field
-        raise _invalid("timestamp", f"is out of the 64-bit range: {_repr(timestamp)}")
+    if not 0 <= timestamp <= MAX_TIMESTAMP_MS:
+        problem = f"must be epoch ms from 0 to {MAX_TIMESTAMP_MS} (year 9999), not {_repr(timestamp)}"
+        raise _invalid("timestamp", problem)
     return StatusReport(
         worker=_string(body, "worker", required=True),  # type: ignore[arg-type]
         timestamp=timestamp,
         task=_string(body, "task"),
         queue=_string(body, "queue"),
         queues=_strings(body, "queues"),
-        samples=flatten_machine_stats(body.get("machine_stats"), record_zero=record_zero),
+        samples=flatten_machine_stats(
+            body.get("machine_stats"), record_zero=record_zero, max_variants=max_variants
+        ),
         tags=_strings(body, "tags"),
     )
 
@@ -138,8 +148,8 @@ def _schema_number(body: Mapping[str, Any], name: str) -> float:
         raise _invalid(name, f"must be a number, not {_repr(value)}")
     if value < 0:
         raise _invalid(name, f"must be at least 0, not {value}")
-    if value >= _MAX_SECONDS:
-        raise _invalid(name, f"is too large (epoch seconds whose ms fit in 64 bits), not {_repr(value)}")
+    if value > _MAX_SECONDS:
+        raise _invalid(name, f"must be epoch seconds up to {_MAX_SECONDS} (year 9999), not {_repr(value)}")
     return value
 
 
@@ -151,8 +161,8 @@ def _schema_interval(body: Mapping[str, Any]) -> int:
         raise _invalid("interval", f"must be an integer, not {_repr(value)}")
     if value < 1:
         raise _invalid("interval", f"must be at least 1, not {value}")
-    if value > _MAX_SECONDS:  # bucket arithmetic is in int64 milliseconds
-        raise _invalid("interval", f"must be at most {_MAX_SECONDS} seconds, not {_repr(value)}")
+    if value > _MAX_INTERVAL:  # one bucket then spans every date accepted; int64 ms arithmetic stays exact
+        raise _invalid("interval", f"must be at most {_MAX_INTERVAL} seconds, not {_repr(value)}")
     return int(value)
 
 

@@ -61,8 +61,16 @@ def _number(value: Any, field: str) -> float:
     )
 
 
-def flatten_machine_stats(stats: Any, *, record_zero: bool = False) -> tuple[Sample, ...]:
+DEFAULT_MAX_VARIANTS = 1024
+
+
+def flatten_machine_stats(
+    stats: Any, *, record_zero: bool = False, max_variants: int = DEFAULT_MAX_VARIANTS
+) -> tuple[Sample, ...]:
     """Validate ``machine_stats`` and flatten it to records; raises ValidationError naming the bad field.
+
+    A list longer than ``max_variants`` is refused: each entry becomes a series the worker keeps for its
+    whole retention, so the list length is what bounds a worker's memory.
 
     >>> flatten_machine_stats({"cpu_usage": [10, 0], "memory_used": 0, "gpu_fraction": 1})
     (('cpu_usage', '0', 10.0), ('cpu_usage', '1', 0.0))
@@ -79,6 +87,11 @@ def flatten_machine_stats(stats: Any, *, record_zero: bool = False) -> tuple[Sam
             if not isinstance(value, (list, tuple)):
                 raise ValidationError(
                     f"machine_stats.{field} must be a list of numbers", field=f"machine_stats.{field}"
+                )
+            if len(value) > max_variants:
+                raise ValidationError(
+                    f"machine_stats.{field} has {len(value)} entries, the limit is {max_variants} (max_variants)",
+                    field=f"machine_stats.{field}",
                 )
             index = _INDEX if len(value) <= len(_INDEX) else [str(i) for i in range(len(value))]
             for i, v in enumerate(value):

@@ -25,8 +25,8 @@ __all__ = [
     "StreamRequest",
     "decode_request",
     "encode_frame",
-    "encode_request",
     "encode_reply",
+    "encode_request",
 ]
 
 _HEADER = struct.Struct(">I")
@@ -52,7 +52,7 @@ class FrameDecoder:
     ([b'\\x01'], 3)
     """
 
-    __slots__ = ("_buf", "_pos", "_limit")
+    __slots__ = ("_buf", "_limit", "_pos")
 
     def __init__(self, limit: int) -> None:
         self._buf = bytearray()
@@ -126,7 +126,7 @@ def decode_request(payload: bytes, limit: int) -> StreamRequest:
             max_map_len=len(payload),
             max_ext_len=0,
         )
-    except Exception as exc:  # msgpack raises many unrelated types for garbage
+    except Exception as exc:  # noqa: BLE001 -- msgpack raises many unrelated types for garbage
         raise BadRequest(f"invalid msgpack request: {exc}") from None
     if not isinstance(request, dict):
         raise BadRequest(
@@ -159,5 +159,5 @@ def encode_reply(packer: msgpack.Packer, request_id: Any, reply: dict[str, Any])
 
     ``packer`` is reused across replies (one per connection) to spare its set-up per message.
     """
-    payload = packer.pack({"id": request_id, "meta": reply["meta"], "data": reply["data"]})
+    payload: bytes = packer.pack({"id": request_id, "meta": reply["meta"], "data": reply["data"]})
     return _HEADER.pack(len(payload)) + payload
