@@ -56,7 +56,7 @@ def create_app(hub: Hub) -> QuartTrio:
             except RequestEntityTooLarge:
                 close = True  # the body stays unread: the connection cannot be reused
                 raise PayloadTooLarge(f"the limit is {limit} bytes") from None
-            name, version = resolve("/" + path)
+            name, version = resolve("/" + path, hub.settings.max_api_version)
             # Authenticate before decoding, as upstream: a bad token with a bad body is a 401.
             identity = authenticator.identify(
                 headers.get("Authorization"),
@@ -70,7 +70,7 @@ def create_app(hub: Hub) -> QuartTrio:
             if request.query_string:
                 body = _merge_query(body, request.args)
             ctx = CallContext(identity=identity, ip=_client_ip(headers))
-            data = await dispatch(hub, name, body, ctx)
+            data = await dispatch(hub, name, body, ctx, version)
             status, reply = 200, envelope(name, version, call_id, trx, data)
         except WorkerhubError as exc:
             if isinstance(exc, EndpointNotFound):

@@ -145,10 +145,10 @@ class _Connection:
             if not isinstance(request.call, str):
                 raise BadRequest("call must be a string such as workers.status_report")
             name = request.call
-            name, version = resolve("/" + name)
+            name, version = resolve("/" + name, self._hub.settings.max_api_version)
             # Checked before the body is parsed, as on HTTP: a missing token 401/20, a bad one 401/30.
             ctx = CallContext(identity=self._auth.identify_token(request.token, name), ip=self._ip)
-            data = await dispatch(self._hub, name, request.body, ctx)
+            data = await dispatch(self._hub, name, request.body, ctx, version)
             reply = envelope(name, version, call_id, trx, data)
         except WorkerhubError as exc:
             if isinstance(exc, EndpointNotFound):
