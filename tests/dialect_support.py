@@ -1,8 +1,8 @@
 """Fixtures of the API-version tests: a server at its default ``max_api_version`` (2.34).
 
 The session server answers unversioned calls as 2.4 and serves no version above it (tests/conftest.py), so
-these tests get their own server; importing ``hub_server`` into a test module makes the ``api`` fixture
-(HTTP+JSON, HTTP+msgpack, the stream) talk to it.
+these tests get their own server: a test module imports ``head_server`` and overrides ``hub_server`` with
+:func:`cleared`, so the ``api`` fixture (HTTP+JSON, HTTP+msgpack, the stream) talks to it.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import pytest
 
 from workerhub.testing import ServerHandle, running_server
 
+__all__ = ["ServerHandle", "cleared", "head_server"]
+
 
 @pytest.fixture(scope="module")
 def head_server() -> Iterator[ServerHandle]:
@@ -20,8 +22,7 @@ def head_server() -> Iterator[ServerHandle]:
         yield handle
 
 
-@pytest.fixture
-def hub_server(head_server: ServerHandle) -> ServerHandle:
-    """Overrides conftest's: the 2.34 server, cleared before the test."""
-    head_server.reset()
-    return head_server
+def cleared(server: ServerHandle) -> ServerHandle:
+    """The 2.34 server, cleared before the test."""
+    server.reset()
+    return server

@@ -3,14 +3,21 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
 
 from .conftest import JsonApi
-from .dialect_support import head_server, hub_server  # noqa: F401 (fixtures: the api fixture's server)
+from .dialect_support import ServerHandle, cleared, head_server  # noqa: F401 (head_server: a fixture)
 
 HEAD = "v2.34/"
+
+
+@pytest.fixture
+def hub_server(head_server: ServerHandle) -> ServerHandle:  # noqa: F811
+    """Overrides conftest's: the ``api`` fixture talks to the 2.34 server."""
+    return cleared(head_server)
 
 
 def report(api: JsonApi, worker: str, at_s: float, stats: dict[str, Any], **fields: Any) -> None:
@@ -59,7 +66,7 @@ def test_v30_the_interval_floor_is_40_s(api: JsonApi, interval: int, step: int) 
     report(api, "w1", T, {"cpu_usage": [10.0]})
     (worker,) = stats(api, T, T + 10 * 3600, interval, "cpu_usage")
     dates = worker["metrics"][0]["stats"][0]["dates"]
-    assert {b - a for a, b in zip(dates, dates[1:])} == {step * 1000}
+    assert {b - a for a, b in itertools.pairwise(dates)} == {step * 1000}
 
 
 @pytest.mark.parametrize(("to", "n"), [(1400, 10), (1399.5, 10), (1395, 9)])

@@ -9,13 +9,17 @@ from typing import Any
 
 import pytest
 
-from workerhub.testing import WorkerhubServer
-
 from .conftest import JsonApi
-from .dialect_support import head_server, hub_server  # noqa: F401 (fixtures: the api fixture's server)
+from .dialect_support import ServerHandle, cleared, head_server  # noqa: F401 (head_server: a fixture)
 from .support import ms
 
 HEAD = "v2.34/"
+
+
+@pytest.fixture
+def hub_server(head_server: ServerHandle) -> ServerHandle:  # noqa: F811
+    """Overrides conftest's: the ``api`` fixture talks to the 2.34 server."""
+    return cleared(head_server)
 
 
 def ok(api: JsonApi, name: str, body: dict[str, Any] | None = None, version: str = HEAD) -> dict[str, Any]:
@@ -155,7 +159,7 @@ def test_v16_no_operators(api: JsonApi) -> None:
     assert ids(api, tags=["__$all", "a"]) == ["A", "B"]
 
 
-def test_v17_tag_filters_combine_with_last_seen(api: JsonApi, hub_server: WorkerhubServer) -> None:
+def test_v17_tag_filters_combine_with_last_seen(api: JsonApi, hub_server: ServerHandle) -> None:
     setup_tags(api, A=(["a"], []))
     hub_server.advance_clock(120)
     setup_tags(api, B=(["a"], []))
@@ -229,7 +233,7 @@ def test_pattern_and_tags_together(api: JsonApi) -> None:
 
 
 def test_v26_v27_get_count_counts_live_workers_regardless_of_activity(
-    api: JsonApi, hub_server: WorkerhubServer
+    api: JsonApi, hub_server: ServerHandle
 ) -> None:
     setup_tags(api, A=([], ["t"]), B=([], ["t"]), C=([], []))
     assert ok(api, "workers.get_count", {"system_tags": ["t"], "last_seen": 4}) == {"count": 2}
@@ -240,7 +244,7 @@ def test_v26_v27_get_count_counts_live_workers_regardless_of_activity(
 
 
 @pytest.mark.parametrize("last_seen", [30, -5])
-def test_v28_get_count_agrees_with_get_all(api: JsonApi, hub_server: WorkerhubServer, last_seen: int) -> None:
+def test_v28_get_count_agrees_with_get_all(api: JsonApi, hub_server: ServerHandle, last_seen: int) -> None:
     setup_tags(api, gpu_a=(["a"], []), gpu_b=(["a"], ["s"]), cpu=(["a"], []))
     hub_server.advance_clock(40)
     setup_tags(api, gpu_c=(["a"], []))
