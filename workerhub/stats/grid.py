@@ -144,8 +144,10 @@ def activity_grid(
     Both series are empty when the company holds no stats at all (upstream: no stats index). ``fixed``
     (the ``fix_quirks`` setting): the last bucket is dropped only when incomplete.
     """
+    if not histories:
+        return {"total": dict(_EMPTY_SERIES), "active": dict(_EMPTY_SERIES)}
     grid = activity_grid_of(query.from_date, query.to_date, query.interval, fixed=fixed)
-    if not histories or not grid.n:
+    if not grid.n:
         return {"total": dict(_EMPTY_SERIES), "active": dict(_EMPTY_SERIES)}
     lo, hi = query_range(query.from_date, query.to_date)
     keys, total, active = fleet_activity(histories, lo, hi, grid.step)
