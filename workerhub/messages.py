@@ -10,17 +10,17 @@ from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
-    "DEFAULT_IDENTITY",
-    "STAT_KEYS",
-    "ActivityQuery",
-    "Aggregation",
     "Identity",
+    "DEFAULT_IDENTITY",
     "RegisterRequest",
-    "Sample",
+    "StatusReport",
     "StatsItem",
     "StatsQuery",
-    "StatusReport",
+    "ActivityQuery",
+    "Aggregation",
+    "Sample",
     "WorkerFilter",
+    "STAT_KEYS",
 ]
 
 Aggregation = Literal["avg", "min", "max"]

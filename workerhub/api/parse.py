@@ -30,15 +30,15 @@ from ..messages import (
 from ..stats import flatten_machine_stats
 
 __all__ = [
-    "parse_activity_query",
-    "parse_count_last_seen",
-    "parse_last_seen",
     "parse_register",
-    "parse_stats_query",
-    "parse_status_report",
     "parse_unregister",
-    "parse_worker_filter",
+    "parse_status_report",
+    "parse_last_seen",
     "parse_worker_ids",
+    "parse_stats_query",
+    "parse_activity_query",
+    "parse_worker_filter",
+    "parse_count_last_seen",
 ]
 
 _MISSING: Any = object()
