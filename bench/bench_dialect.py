@@ -47,7 +47,7 @@ def main() -> None:
         for label, items, split in (("cpu_usage avg+min+max", cpu, False), ("gpu_usage avg, per GPU", gpu, True)):
             old_q = StatsQuery(from_s, to_s, interval, items, split_by_variant=split)
             new_q = StatsQuery(from_s, to_s, interval, items, split_by_resource=split)
-            old, old_out = median_ms(lambda q=old_q: stats_report(histories, q), args.repeat)
+            old, _ = median_ms(lambda q=old_q: stats_report(histories, q), args.repeat)
             new, new_out = median_ms(lambda q=new_q: stats_grid(histories, q), args.repeat)
             dump, _ = median_ms(lambda o=new_out: orjson.dumps({"workers": o}), args.repeat)
             rows.append((f"get_stats @{interval} s, {label}", f"{old:.1f}", f"{new:.1f}", f"{new / old:.2f}×", f"{dump:.1f}"))
