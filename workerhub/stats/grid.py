@@ -26,10 +26,14 @@ from .aggregate import MAX_BUCKETS, query_range, stats_report
 from .history import WorkerHistory
 from .query import fleet_activity
 
-__all__ = ["MIN_INTERVAL", "Grid", "activity_grid", "activity_grid_of", "stats_grid", "stats_grid_of"]
+__all__ = ["MAX_GRID_VALUES", "MIN_INTERVAL", "Grid", "activity_grid", "activity_grid_of", "stats_grid", "stats_grid_of"]
 
 MIN_INTERVAL = 40
 """Seconds: the smallest chart interval since server v1.16/v1.17 (``min_chart_interval_sec``)."""
+
+MAX_GRID_VALUES = 20_000_000
+"""Most values one zero-filled get_stats answer may hold (grid × stats of every worker, GPU series
+included): ~160 MB of floats before encoding. Elasticsearch caps buckets × workers likewise (max_buckets)."""
 
 _EMPTY_SERIES: dict[str, list[int]] = {"dates": [], "counts": []}
 
@@ -109,6 +113,14 @@ def stats_grid(histories: Mapping[str, WorkerHistory], query: StatsQuery) -> lis
             for m in w["metrics"]:
                 if grid.holds(m["dates"]):
                     per_resource.setdefault((w["worker"], m["metric"]), []).append(m)
+    series = sum(len(m["stats"]) for w in pooled for m in w["metrics"])
+    series += sum(len(m["stats"]) for ms in per_resource.values() for m in ms)
+    if series * grid.n > MAX_GRID_VALUES:
+        raise FieldsValueError(
+            f"interval too small: the answer would hold {series} series of {grid.n} buckets, "
+            f"at most {MAX_GRID_VALUES} values",
+            field="interval",
+        )
     key_order = {key: n for n, key in enumerate(dict.fromkeys(i.key for i in items))}
     dates = grid.dates()
     out = []
