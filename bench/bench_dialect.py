@@ -44,19 +44,38 @@ def main() -> None:
     gpu = (StatsItem("gpu_usage", "avg"),)
     rows = []
     for interval in (600, 60):
-        for label, items, split in (("cpu_usage avg+min+max", cpu, False), ("gpu_usage avg, per GPU", gpu, True)):
+        for label, items, split in (
+            ("cpu_usage avg+min+max", cpu, False),
+            ("gpu_usage avg, per GPU", gpu, True),
+        ):
             old_q = StatsQuery(from_s, to_s, interval, items, split_by_variant=split)
             new_q = StatsQuery(from_s, to_s, interval, items, split_by_resource=split)
             old, _ = median_ms(lambda q=old_q: stats_report(histories, q), args.repeat)
             new, new_out = median_ms(lambda q=new_q: stats_grid(histories, q), args.repeat)
             dump, _ = median_ms(lambda o=new_out: orjson.dumps({"workers": o}), args.repeat)
-            rows.append((f"get_stats @{interval} s, {label}", f"{old:.1f}", f"{new:.1f}", f"{new / old:.2f}×", f"{dump:.1f}"))
+            rows.append(
+                (
+                    f"get_stats @{interval} s, {label}",
+                    f"{old:.1f}",
+                    f"{new:.1f}",
+                    f"{new / old:.2f}×",
+                    f"{dump:.1f}",
+                )
+            )
     aq = ActivityQuery(from_s, to_s, 600)
     old, _ = median_ms(lambda: activity_report(hs, aq), args.repeat)
     new, out = median_ms(lambda: activity_grid(hs, aq), args.repeat)
     dump, _ = median_ms(lambda: orjson.dumps(out), args.repeat)
-    rows.append(("get_activity_report @600 s", f"{old:.1f}", f"{new:.1f}", f"{new / old:.2f}×", f"{dump:.2f}"))
-    header = ("query (" + f"{args.workers} workers × 24 h)", "2.4 CPU ms", "2.32 CPU ms", "2.32 / 2.4", "orjson.dumps of the 2.32 answer, ms")
+    rows.append(
+        ("get_activity_report @600 s", f"{old:.1f}", f"{new:.1f}", f"{new / old:.2f}×", f"{dump:.2f}")
+    )
+    header = (
+        "query (" + f"{args.workers} workers × 24 h)",
+        "2.4 CPU ms",
+        "2.32 CPU ms",
+        "2.32 / 2.4",
+        "orjson.dumps of the 2.32 answer, ms",
+    )
     print(table(rows, header))
 
 

@@ -36,14 +36,14 @@ def bearer(token: str) -> str:
 
 @pytest.fixture(scope="module")
 def cred_server() -> Iterator[ServerHandle]:
-    with running_server(max_api_version="2.4", auth=CREDENTIALS, token_secret=SECRET) as handle:
+    with running_server(auth=CREDENTIALS, token_secret=SECRET) as handle:
         yield handle
 
 
 @pytest.fixture(scope="module")
 def open_secret_server() -> Iterator[ServerHandle]:
     """Open mode with a known secret, so tests can craft valid tokens for any identity."""
-    with running_server(max_api_version="2.4", token_secret=SECRET) as handle:
+    with running_server(token_secret=SECRET) as handle:
         yield handle
 
 

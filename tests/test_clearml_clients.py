@@ -152,7 +152,8 @@ def test_agent_scenario(mode_server: tuple[str, ServerHandle], tmp_path: Path) -
     assert r["register"] == {} and r["unregister"] == {}
     assert r["reports_ok"] == [True, True] and r["final_report_ok"] is True
     # register without a timeout: 600; the monitor's reports carry the worker tags (unversioned = 2.34)
-    assert r["workers"] == [{"id": "agent-host:gpu0", "tags": ["cpu-only", "x"], "user": user, "timeout": 600}]
+    agent = {"id": "agent-host:gpu0", "tags": ["cpu-only", "x"], "user": user, "timeout": 600}
+    assert r["workers"] == [agent]
     assert r["filtered"] == {"cpu-only": ["agent-host:gpu0"], "-x": []}
     assert r["count"] == {"count": 1}
     (worker,) = r["stats"]["workers"]

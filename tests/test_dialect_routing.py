@@ -29,7 +29,11 @@ def test_v3_unversioned_calls_are_the_maximum_version(head: ServerHandle) -> Non
     with HttpClient(head.url) as client:
         client.call("workers.register", {"worker": "w"}).unwrap()
         reply = client.call("workers.get_all", {"last_seen": 0})
-        assert reply.meta["endpoint"] == {"name": "workers.get_all", "requested_version": "2.34", "actual_version": "2.4"}
+        assert reply.meta["endpoint"] == {
+            "name": "workers.get_all",
+            "requested_version": "2.34",
+            "actual_version": "2.4",
+        }
         (w,) = reply.unwrap()["workers"]
         assert (w["tags"], w["system_tags"]) == ([], [])  # today's worker object
         assert client.call("workers.unregister", {"worker": "nobody"}).ok
@@ -52,7 +56,10 @@ def test_the_client_types_the_2_32_stats_reply(head: ServerHandle) -> None:
         data = cast(StatsReplyV232, reply.unwrap())
         (stat,) = data["workers"][0]["metrics"][0]["stats"]
         assert stat["dates"] == [T * 1000, (T + 40) * 1000] and stat["values"] == [20.0, 0.0]
-        assert [(s["name"], s["values"]) for s in stat["resource_series"]] == [("0", [10.0, 0.0]), ("1", [30.0, 0.0])]
+        assert [(s["name"], s["values"]) for s in stat["resource_series"]] == [
+            ("0", [10.0, 0.0]),
+            ("1", [30.0, 0.0]),
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +83,12 @@ def test_max_api_version_2_4_is_the_seed_server(seed: ServerHandle, path: str) -
         assert requested == (path[1:-1] if path else "2.4")
 
 
-@pytest.mark.parametrize(("setting", "version", "code"), [(False, "v2.34/", (400, 1004)), (True, "v2.4/", (200, 0))])
-def test_an_explicit_auto_unregister_wins_over_the_dialect(setting: bool, version: str, code: tuple[int, int]) -> None:
+@pytest.mark.parametrize(
+    ("setting", "version", "code"), [(False, "v2.34/", (400, 1004)), (True, "v2.4/", (200, 0))]
+)
+def test_an_explicit_auto_unregister_wins_over_the_dialect(
+    setting: bool, version: str, code: tuple[int, int]
+) -> None:
     with running_server(auto_unregister=setting) as server, HttpClient(server.url) as client:
         assert client.call(version + "workers.unregister", {"worker": "nobody"}).code == code
 

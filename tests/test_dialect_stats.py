@@ -25,7 +25,9 @@ def report(api: JsonApi, worker: str, at_s: float, stats: dict[str, Any], **fiel
     assert api.ok(HEAD + "workers.status_report", body) == {}
 
 
-def stats(api: JsonApi, from_s: float, to_s: float, interval: int, items: Any, **body: Any) -> list[dict[str, Any]]:
+def stats(
+    api: JsonApi, from_s: float, to_s: float, interval: int, items: Any, **body: Any
+) -> list[dict[str, Any]]:
     if isinstance(items, str):
         items = [{"key": items}]
     query = {"from_date": from_s, "to_date": to_s, "interval": interval, "items": items, **body}
@@ -33,7 +35,9 @@ def stats(api: JsonApi, from_s: float, to_s: float, interval: int, items: Any, *
 
 
 def activity(api: JsonApi, from_s: float, to_s: float, interval: int) -> dict[str, Any]:
-    return api.ok(HEAD + "workers.get_activity_report", {"from_date": from_s, "to_date": to_s, "interval": interval})
+    return api.ok(
+        HEAD + "workers.get_activity_report", {"from_date": from_s, "to_date": to_s, "interval": interval}
+    )
 
 
 def grid(first_s: int, n: int, step_s: int = 40) -> list[int]:
@@ -54,7 +58,9 @@ def test_v29_response_shape(api: JsonApi) -> None:
         "metrics": [
             {
                 "metric": "cpu_usage",
-                "stats": [{"aggregation": "avg", "dates": grid(T, 2), "values": [10.0, 0.0], "resource_series": []}],
+                "stats": [
+                    {"aggregation": "avg", "dates": grid(T, 2), "values": [10.0, 0.0], "resource_series": []}
+                ],
             }
         ],
     }
@@ -84,7 +90,11 @@ def test_v32_v33_zero_fill_and_pooling(api: JsonApi) -> None:
     items = [{"key": "cpu_usage", "aggregation": a} for a in ("avg", "min", "max")]
     (worker,) = stats(api, T, T + 200, 40, items)
     got = {s["aggregation"]: s["values"] for s in worker["metrics"][0]["stats"]}
-    assert got == {"avg": [0.0, 20.0, 0.0, 0.0, 0.0], "min": [0.0, 10.0, 0.0, 0.0, 0.0], "max": [0.0, 30.0, 0.0, 0.0, 0.0]}
+    assert got == {
+        "avg": [0.0, 20.0, 0.0, 0.0, 0.0],
+        "min": [0.0, 10.0, 0.0, 0.0, 0.0],
+        "max": [0.0, 30.0, 0.0, 0.0, 0.0],
+    }
 
 
 def test_v34_workers_without_records_of_a_key_are_absent(api: JsonApi) -> None:
@@ -100,7 +110,9 @@ def test_v34_workers_without_records_of_a_key_are_absent(api: JsonApi) -> None:
 
 def test_metrics_follow_the_request_order(api: JsonApi) -> None:
     report(api, "w1", T, {"cpu_usage": [1.0], "memory_used": 5.0, "network_rx": 1.0})
-    (worker,) = stats(api, T, T + 100, 40, [{"key": "network_rx"}, {"key": "cpu_usage"}, {"key": "memory_used"}])
+    (worker,) = stats(
+        api, T, T + 100, 40, [{"key": "network_rx"}, {"key": "cpu_usage"}, {"key": "memory_used"}]
+    )
     assert [m["metric"] for m in worker["metrics"]] == ["network_rx", "cpu_usage", "memory_used"]
 
 
@@ -118,7 +130,10 @@ def test_v35_split_by_resource(api: JsonApi) -> None:
 
 def test_resource_series_are_in_numeric_order_per_aggregation(api: JsonApi) -> None:
     report(api, "w1", T, {"gpu_temperature": [float(i) for i in range(12)]})
-    items = [{"key": "gpu_temperature", "aggregation": "max"}, {"key": "gpu_temperature", "aggregation": "min"}]
+    items = [
+        {"key": "gpu_temperature", "aggregation": "max"},
+        {"key": "gpu_temperature", "aggregation": "min"},
+    ]
     (worker,) = stats(api, T, T + 100, 40, items, split_by_resource=True)
     for stat in worker["metrics"][0]["stats"]:
         assert [s["name"] for s in stat["resource_series"]] == [str(i) for i in range(12)]
@@ -133,7 +148,9 @@ def test_v36_no_resource_series_for_cpu_or_a_single_gpu(api: JsonApi) -> None:
 
 def test_v37_split_by_variant_is_ignored(api: JsonApi) -> None:
     report(api, "w1", T, {"cpu_usage": [1.0, 2.0]})
-    assert stats(api, T, T + 100, 40, "cpu_usage", split_by_variant=True) == stats(api, T, T + 100, 40, "cpu_usage")
+    assert stats(api, T, T + 100, 40, "cpu_usage", split_by_variant=True) == stats(
+        api, T, T + 100, 40, "cpu_usage"
+    )
 
 
 @pytest.mark.parametrize(
@@ -145,7 +162,9 @@ def test_v37_split_by_variant_is_ignored(api: JsonApi) -> None:
     ],
 )
 def test_v38_keys_and_aggregations_are_checked(api: JsonApi, item: dict[str, Any], field: str) -> None:
-    reply = api.call(HEAD + "workers.get_stats", {"from_date": T, "to_date": T + 100, "interval": 40, "items": [item]})
+    reply = api.call(
+        HEAD + "workers.get_stats", {"from_date": T, "to_date": T + 100, "interval": 40, "items": [item]}
+    )
     assert reply.code == (400, 12) and field in reply.meta["result_msg"]
 
 
@@ -166,7 +185,10 @@ def test_v40_duplicate_items_collapse(api: JsonApi) -> None:
     items = [{"key": "cpu_usage", "aggregation": a} for a in ("max", "avg", "max")]
     (worker,) = stats(api, T, T + 100, 40, items)
     (metric,) = worker["metrics"]
-    assert [(s["aggregation"], s["values"]) for s in metric["stats"]] == [("max", [3.0, 0.0]), ("avg", [2.0, 0.0])]
+    assert [(s["aggregation"], s["values"]) for s in metric["stats"]] == [
+        ("max", [3.0, 0.0]),
+        ("avg", [2.0, 0.0]),
+    ]
     assert metric["stats"][0]["dates"] == metric["stats"][1]["dates"]
 
 
@@ -174,14 +196,18 @@ def test_v41_below_2_32_get_stats_keeps_the_2_4_shape(api: JsonApi) -> None:
     report(api, "w1", T, {"cpu_usage": [1.0, 3.0]})
     body = {"from_date": T, "to_date": T + 100, "interval": 40, "items": [{"key": "cpu_usage"}]}
     (old,) = api.ok("v2.31/workers.get_stats", body)["workers"]
-    assert old["metrics"] == [{"metric": "cpu_usage", "dates": [T * 1000], "stats": [{"aggregation": "avg", "values": [2.0]}]}]
+    assert old["metrics"] == [
+        {"metric": "cpu_usage", "dates": [T * 1000], "stats": [{"aggregation": "avg", "values": [2.0]}]}
+    ]
     # and an unknown key is an empty answer there, as in 2020
     assert api.ok("v2.4/workers.get_stats", {**body, "items": [{"key": "foo"}]}) == {"workers": []}
 
 
 @pytest.mark.parametrize("name", ["workers.get_stats", "workers.get_activity_report"])
 def test_v42_from_must_be_before_to(api: JsonApi, name: str) -> None:
-    reply = api.call(HEAD + name, {"from_date": T, "to_date": T, "interval": 40, "items": [{"key": "cpu_usage"}]})
+    reply = api.call(
+        HEAD + name, {"from_date": T, "to_date": T, "interval": 40, "items": [{"key": "cpu_usage"}]}
+    )
     assert reply.code == (400, 16)
     assert reply.meta["result_msg"] == "invalid value for fields (from_date must be less than to_date)"
 
@@ -189,12 +215,20 @@ def test_v42_from_must_be_before_to(api: JsonApi, name: str) -> None:
 @pytest.mark.parametrize("name", ["workers.get_stats", "workers.get_activity_report"])
 def test_a_grid_too_large_is_400_16_naming_interval(api: JsonApi, name: str) -> None:
     report(api, "w1", T, {"cpu_usage": [1.0]})
-    reply = api.call(HEAD + name, {"from_date": 0, "to_date": T, "interval": 40, "items": [{"key": "cpu_usage"}]})
+    reply = api.call(
+        HEAD + name, {"from_date": 0, "to_date": T, "interval": 40, "items": [{"key": "cpu_usage"}]}
+    )
     assert reply.code == (400, 16) and "interval" in reply.meta["result_msg"]
 
 
 def test_split_by_resource_must_be_a_boolean(api: JsonApi) -> None:
-    body = {"from_date": T, "to_date": T + 100, "interval": 40, "items": [{"key": "gpu_usage"}], "split_by_resource": 1}
+    body = {
+        "from_date": T,
+        "to_date": T + 100,
+        "interval": 40,
+        "items": [{"key": "gpu_usage"}],
+        "split_by_resource": 1,
+    }
     reply = api.call(HEAD + "workers.get_stats", body)
     assert reply.code == (400, 12) and "split_by_resource" in reply.meta["result_msg"]
 
@@ -207,14 +241,20 @@ def test_v43_zero_filled_activity_grid(api: JsonApi) -> None:
     report(api, "w1", 1100, {"cpu_usage": [1.0]})
     got = activity(api, 1000, 1400, 2)
     counts = [1, 0, 1, 0, 0, 0, 0, 0, 0, 0]
-    assert got == {"total": {"dates": grid(1000, 10), "counts": counts}, "active": {"dates": grid(1000, 10), "counts": [0] * 10}}
+    assert got == {
+        "total": {"dates": grid(1000, 10), "counts": counts},
+        "active": {"dates": grid(1000, 10), "counts": [0] * 10},
+    }
 
 
 def test_v44_the_last_bucket_is_always_dropped(api: JsonApi) -> None:
     report(api, "w1", 1400, {"cpu_usage": [1.0]})
     assert activity(api, 1000, 1400, 2)["total"]["counts"] == [0] * 10  # 1400 s sits in the dropped bucket...
     assert activity(api, 1000, 1480, 2)["total"]["counts"] == [0] * 10 + [1, 0]  # ...counted when not last
-    assert activity(api, 1000, 1030, 2) == {"total": {"dates": [], "counts": []}, "active": {"dates": [], "counts": []}}
+    assert activity(api, 1000, 1030, 2) == {
+        "total": {"dates": [], "counts": []},
+        "active": {"dates": [], "counts": []},
+    }
 
 
 def test_v45_no_stats_no_grid(api: JsonApi) -> None:

@@ -54,7 +54,11 @@ def test_v2_get_count_exists_from_version_1_0(api: JsonApi) -> None:
     setup_tags(api, A=(["a"], []))
     reply = api.call("v2.4/workers.get_count", {})
     assert reply.ok and reply.data == {"count": 1}
-    assert reply.meta["endpoint"] == {"name": "workers.get_count", "requested_version": "2.4", "actual_version": "1.0"}
+    assert reply.meta["endpoint"] == {
+        "name": "workers.get_count",
+        "requested_version": "2.4",
+        "actual_version": "1.0",
+    }
     assert api.call("v2.1/workers.get_count", {}).data == {"count": 1}
     missing = api.call("v2.1/workers.get_all", {})
     assert missing.code == (404, 0) and "workers.get_all and version 2.1" in missing.meta["result_msg"]
@@ -124,7 +128,11 @@ def test_v9_negative_timeout_is_refused_and_zero_too_below_2_32(api: JsonApi) ->
 def test_v10_resources_are_checked_and_not_kept(api: JsonApi) -> None:
     ok(api, "workers.register", {"worker": "W", "resources": {"cpu_usage": 1.5, "gpu_usage": 2}})
     assert "resources" not in entry(api, "W")
-    for bad, field in [({"cpu_usage": "x"}, "resources.cpu_usage"), ([1], "resources"), ({"gpu_usage": True}, "resources.gpu_usage")]:
+    for bad, field in [
+        ({"cpu_usage": "x"}, "resources.cpu_usage"),
+        ([1], "resources"),
+        ({"gpu_usage": True}, "resources.gpu_usage"),
+    ]:
         reply = api.call(HEAD + "workers.register", {"worker": "V", "resources": bad})
         assert reply.code == (400, 12) and field in reply.meta["result_msg"]
     assert ids(api) == ["W"]
@@ -277,7 +285,13 @@ def test_v48_runtime_properties_do_not_exist(api: JsonApi, name: str, version: s
 
 def test_v49_an_agent_report_clears_register_tags_and_keeps_reporting(api: JsonApi) -> None:
     ok(api, "workers.register", {"worker": "agent", "queues": ["q"], "tags": ["from-register"]})
-    body = {"worker": "agent", "timestamp": ms(), "tags": None, "is_daemon": True, "machine_stats": {"cpu_usage": [1.0]}}
+    body = {
+        "worker": "agent",
+        "timestamp": ms(),
+        "tags": None,
+        "is_daemon": True,
+        "machine_stats": {"cpu_usage": [1.0]},
+    }
     ok(api, "workers.status_report", body)
     w = entry(api, "agent")
     assert (w["tags"], w["register_timeout"], w["queues"]) == ([], 600, [{"id": "q"}])

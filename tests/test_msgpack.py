@@ -255,7 +255,7 @@ def test_activity_report_size_is_bounded(api: JsonApi) -> None:
 
 @pytest.fixture(scope="module")
 def small_server() -> Iterator[ServerHandle]:
-    with running_server(max_api_version="2.4", max_body_bytes=2048) as handle:
+    with running_server(max_body_bytes=2048) as handle:
         yield handle
 
 

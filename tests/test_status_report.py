@@ -283,7 +283,7 @@ def test_records_carry_the_reports_task(api: JsonApi) -> None:
 
 @pytest.fixture(scope="module")
 def strict() -> Iterator[ServerHandle]:
-    with running_server(max_api_version="2.4", auto_register=False) as handle:
+    with running_server(auto_register=False) as handle:
         yield handle
 
 

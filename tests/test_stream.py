@@ -152,7 +152,7 @@ def test_oversized_frame_is_refused_and_closes_the_connection(raw: RawConn, hub_
 
 
 def test_a_frame_at_the_limit_is_read(hub_server: ServerHandle) -> None:
-    with running_server(max_api_version="2.4", msgpack_port=0, max_body_bytes=1000) as small:
+    with running_server(msgpack_port=0, max_body_bytes=1000) as small:
         assert small.stream_url is not None
         conn = RawConn(small.stream_url)
         body = {"worker": "w1", "pad": "x" * 500}
@@ -198,12 +198,12 @@ def test_client_raises_when_the_server_breaks_off(hub_server: ServerHandle) -> N
 
 
 def test_stream_is_off_unless_a_port_is_given() -> None:
-    with running_server(max_api_version="2.4") as plain:
+    with running_server() as plain:
         assert plain.stream_url is None
 
 
 def test_shutdown_with_open_stream_connections() -> None:
-    with running_server(max_api_version="2.4", msgpack_port=0) as srv:
+    with running_server(msgpack_port=0) as srv:
         assert srv.stream_url is not None
         client = StreamClient(srv.stream_url)
         assert client.call("debug.ping").ok
@@ -232,7 +232,7 @@ def test_credentials_mode_needs_a_token_per_request() -> None:
 
     import httpx
 
-    with running_server(max_api_version="2.4", msgpack_port=0, auth=("k:" + "s" * 32 + ":acme:bob",)) as server:
+    with running_server(msgpack_port=0, auth=("k:" + "s" * 32 + ":acme:bob",)) as server:
         assert server.stream_url is not None
         basic = base64.b64encode(("k:" + "s" * 32).encode()).decode()
         token = httpx.get(f"{server.url}/auth.login", headers={"Authorization": f"Basic {basic}"}).json()["data"]["token"]

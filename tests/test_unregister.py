@@ -75,7 +75,7 @@ def test_status_report_after_unregister_auto_registers_again(api: JsonApi) -> No
 
 @pytest.fixture(scope="module")
 def lenient() -> Iterator[ServerHandle]:
-    with running_server(max_api_version="2.4", auto_unregister=True) as handle:
+    with running_server(auto_unregister=True) as handle:
         yield handle
 
 

@@ -45,7 +45,8 @@ class Settings:
     auto_unregister: bool | None = field(
         default=None,
         metadata=_doc(
-            "unregister of an unknown worker succeeds (else 400/1004); unset: off below API 2.32, on from 2.32"
+            "unregister of an unknown worker succeeds (else 400/1004); "
+            "unset: off below API 2.32, on from 2.32"
         ),
     )
     fix_quirks: bool = field(
@@ -107,7 +108,9 @@ class Settings:
     def __post_init__(self) -> None:
         m = re.fullmatch(r"(\d{1,4})\.(\d{1,4})", self.max_api_version)
         if m is None or (int(m[1]), int(m[2])) < (2, 4):
-            raise SettingsError(f"setting 'max_api_version' must be a version X.Y >= 2.4, not {self.max_api_version!r}")
+            raise SettingsError(
+                f"setting 'max_api_version' must be a version X.Y >= 2.4, not {self.max_api_version!r}"
+            )
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated like any other source."""

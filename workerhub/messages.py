@@ -121,4 +121,4 @@ STAT_KEYS = (
     "disk_read",
     "disk_write",
 )
-"""The get_stats ``items[].key`` enum since API 2.32 (``worker_stat_key``); ``gpu_fraction`` never has data."""
+"""The get_stats ``items[].key`` enum since API 2.32 (``worker_stat_key``); ``gpu_fraction`` has no data."""

@@ -114,7 +114,8 @@ def main() -> dict[str, Any]:
         "tags=__$all,other": {"tags": ["__$all", "other"]},
     }
     out["filtered"] = {
-        name: sorted(x.id for x in listed(w.get_all(last_seen=3600, **f), "workers")) for name, f in filters.items()
+        name: sorted(x.id for x in listed(w.get_all(last_seen=3600, **f), "workers"))
+        for name, f in filters.items()
     }
     w.unregister(worker="sdk-other")
     w.unregister(worker="sdk-bare")

@@ -65,21 +65,31 @@ def expected(records: list[dict[str, Any]], name: str, body: dict[str, Any], hea
             return FieldsValueError
     items = [(it["key"], it["aggregation"]) for it in body["items"]]
     if not head:
-        return {"workers": ref.get_stats(records, f, t, i, items, body["worker_ids"], body["split_by_variant"])}
+        return {
+            "workers": ref.get_stats(records, f, t, i, items, body["worker_ids"], body["split_by_variant"])
+        }
     if any(key not in ref.HEAD_KEYS for key, _ in items):
         return ValidationError
     try:
-        return {"workers": ref.get_stats_232(records, f, t, i, items, body["worker_ids"], body["split_by_resource"])}
+        return {
+            "workers": ref.get_stats_232(
+                records, f, t, i, items, body["worker_ids"], body["split_by_resource"]
+            )
+        }
     except ref.GridTooLarge:
         return FieldsValueError
 
 
 def run(rs: list[Report], max_version: str, queries: list[tuple[str, str, dict[str, Any]]]) -> list[Any]:
     async def main() -> list[Any]:
-        async with open_hub(Settings(max_api_version=max_version), clock=Clock(wall_at_start=WALL_START)) as hub:
+        async with open_hub(
+            Settings(max_api_version=max_version), clock=Clock(wall_at_start=WALL_START)
+        ) as hub:
             for r in rs:
                 samples = flatten_machine_stats(r.machine_stats)
-                await hub.status_report(StatusReport(r.worker, r.timestamp, task=r.task, samples=samples), identity=WHO)
+                await hub.status_report(
+                    StatusReport(r.worker, r.timestamp, task=r.task, samples=samples), identity=WHO
+                )
             out: list[Any] = []
             for version, name, body in queries:
                 name, requested = resolve(f"/{version}{name}", max_version)
@@ -94,7 +104,9 @@ def run(rs: list[Report], max_version: str, queries: list[tuple[str, str, dict[s
 
 @given(st.data(), reports(), MAX_VERSIONS)
 @settings(max_examples=max(20, settings().max_examples // 2))
-def test_both_dialects_match_the_reference(data: st.DataObject, drawn: tuple[int, list[Report]], max_version: str) -> None:
+def test_both_dialects_match_the_reference(
+    data: st.DataObject, drawn: tuple[int, list[Report]], max_version: str
+) -> None:
     base, rs = drawn
     stamps = [r.timestamp for r in rs]
     queries = [data.draw(calls(base, stamps)) for _ in range(4)]
@@ -122,9 +134,19 @@ def edge_calls(draw: st.DrawFn, stamps: list[int]) -> tuple[str, str, dict[str, 
         from_date = 0
     items = [{"key": k, "aggregation": a} for k, a in draw(stat_items)]
     items.append({"key": draw(st.sampled_from(["gpu_usage", "gpu_temperature"])), "aggregation": "avg"})
-    body = {"from_date": from_date, "to_date": to_date, "interval": interval, "split_by_resource": True, "items": items}
+    body = {
+        "from_date": from_date,
+        "to_date": to_date,
+        "interval": interval,
+        "split_by_resource": True,
+        "items": items,
+    }
     if draw(st.booleans()):
-        return "v2.34/", "workers.get_activity_report", {k: body[k] for k in ("from_date", "to_date", "interval")}
+        return (
+            "v2.34/",
+            "workers.get_activity_report",
+            {k: body[k] for k in ("from_date", "to_date", "interval")},
+        )
     return "v2.34/", "workers.get_stats", {**body, "worker_ids": [], "split_by_variant": False}
 
 
@@ -135,7 +157,10 @@ def test_grid_edges_match_the_reference(data: st.DataObject, drawn: tuple[int, l
     many_gpus = data.draw(st.lists(st.integers(0, 100), min_size=10, max_size=12))
     if rs:  # one report with a dozen GPUs, so resource series order "10" after "9"
         r = rs[0]
-        rs = [Report(r.worker, r.timestamp, r.task, {"gpu_usage": many_gpus, "gpu_temperature": many_gpus[:2]}), *rs]
+        rs = [
+            Report(r.worker, r.timestamp, r.task, {"gpu_usage": many_gpus, "gpu_temperature": many_gpus[:2]}),
+            *rs,
+        ]
     queries = [data.draw(edge_calls([r.timestamp for r in rs])) for _ in range(4)]
     records = records_of(rs)
     for (version, name, body), actual in zip(queries, run(rs, "2.34", queries)):

@@ -269,7 +269,9 @@ class Hub:
         histories = self._histories(identity, ()).values()
         return activity_report(histories, query, fixed=self.settings.fix_quirks)
 
-    def get_stats_grid(self, query: StatsQuery, *, identity: Identity = DEFAULT_IDENTITY) -> list[dict[str, Any]]:
+    def get_stats_grid(
+        self, query: StatsQuery, *, identity: Identity = DEFAULT_IDENTITY
+    ) -> list[dict[str, Any]]:
         """workers.get_stats at API >= 2.32: zero-filled epoch-aligned grid (api-versions §4.5)."""
         _check_range(query.from_date, query.to_date)
         return stats_grid(self._histories(identity, query.worker_ids), query)

@@ -1,4 +1,4 @@
-"""Which API behaviour a call gets, decided from its path version in this one place (api-versions decision 1-2).
+"""Which API behaviour a call gets, decided from its path version in this one place (decisions 1-2).
 
 * 2.4 <= version < 2.32: the 2020 server's answers (the seed schema, quirks included).
 * 2.32 and above, and unversioned calls: today's answers (the 2.32 get_stats and activity grid, register

@@ -59,7 +59,8 @@ async def _unregister(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
     missing_ok = hub.settings.auto_unregister
     if missing_ok is None:
         missing_ok = ctx.dialect.head
-    await hub.unregister(parse.parse_unregister(body), identity=ctx.identity, ip=ctx.ip, missing_ok=missing_ok)
+    worker = parse.parse_unregister(body)
+    await hub.unregister(worker, identity=ctx.identity, ip=ctx.ip, missing_ok=missing_ok)
     return {}
 
 

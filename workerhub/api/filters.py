@@ -29,7 +29,7 @@ def _invalid_pattern(problem: str) -> ValidationError:
 
 
 def glob_to_regex(pattern: str) -> str:
-    """The regular expression (no anchors) of a Redis glob; 400/12 naming worker_pattern if it is malformed."""
+    """The regular expression (no anchors) of a Redis glob; 400/12 naming worker_pattern if malformed."""
     out: list[str] = []
     i, n = 0, len(pattern)
     while i < n:
@@ -110,7 +110,9 @@ def compile_filter(f: WorkerFilter, *, whole_id: bool = False) -> Tagged | None:
     tags = _tag_test(f.tags) if f.tags else None
     system = _tag_test(f.system_tags) if f.system_tags else None
 
-    def match(worker: str, worker_tags: tuple[str, ...] | None, worker_system: tuple[str, ...] | None) -> bool:
+    def match(
+        worker: str, worker_tags: tuple[str, ...] | None, worker_system: tuple[str, ...] | None
+    ) -> bool:
         if pattern is not None and pattern.fullmatch(worker) is None:
             return False
         if tags is not None and not tags(worker_tags):

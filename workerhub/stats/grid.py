@@ -26,7 +26,15 @@ from .aggregate import MAX_BUCKETS, query_range, stats_report
 from .history import WorkerHistory
 from .query import fleet_activity
 
-__all__ = ["MAX_GRID_VALUES", "MIN_INTERVAL", "Grid", "activity_grid", "activity_grid_of", "stats_grid", "stats_grid_of"]
+__all__ = [
+    "MAX_GRID_VALUES",
+    "MIN_INTERVAL",
+    "Grid",
+    "activity_grid",
+    "activity_grid_of",
+    "stats_grid",
+    "stats_grid_of",
+]
 
 MIN_INTERVAL = 40
 """Seconds: the smallest chart interval since server v1.16/v1.17 (``min_chart_interval_sec``)."""
@@ -46,7 +54,8 @@ class Grid:
     def __init__(self, first: int, step: int, n: int) -> None:
         if n > MAX_BUCKETS:
             raise FieldsValueError(
-                f"interval too small: the grid would span {n} buckets, at most {MAX_BUCKETS}", field="interval"
+                f"interval too small: the grid would span {n} buckets, at most {MAX_BUCKETS}",
+                field="interval",
             )
         self.first, self.step, self.n = first, step, max(n, 0)
 
@@ -79,7 +88,7 @@ def stats_grid_of(from_date: float, to_date: float, interval: int) -> Grid:
 
 
 def activity_grid_of(from_date: float, to_date: float, interval: int, *, fixed: bool = False) -> Grid:
-    """The 2.32 activity grid: the last bucket always dropped (``fixed``: only when incomplete, as get_stats)."""
+    """The 2.32 activity grid: the last bucket always dropped (``fixed``: only when incomplete)."""
     if fixed:
         return stats_grid_of(from_date, to_date, interval)
     step = max(interval, MIN_INTERVAL) * 1000
@@ -113,11 +122,11 @@ def stats_grid(histories: Mapping[str, WorkerHistory], query: StatsQuery) -> lis
             for m in w["metrics"]:
                 if grid.holds(m["dates"]):
                     per_resource.setdefault((w["worker"], m["metric"]), []).append(m)
-    series = sum(len(m["stats"]) for w in pooled for m in w["metrics"])
-    series += sum(len(m["stats"]) for ms in per_resource.values() for m in ms)
-    if series * grid.n > MAX_GRID_VALUES:
+    n_series = sum(len(m["stats"]) for w in pooled for m in w["metrics"])
+    n_series += sum(len(m["stats"]) for ms in per_resource.values() for m in ms)
+    if n_series * grid.n > MAX_GRID_VALUES:
         raise FieldsValueError(
-            f"interval too small: the answer would hold {series} series of {grid.n} buckets, "
+            f"interval too small: the answer would hold {n_series} series of {grid.n} buckets, "
             f"at most {MAX_GRID_VALUES} values",
             field="interval",
         )
@@ -127,13 +136,15 @@ def stats_grid(histories: Mapping[str, WorkerHistory], query: StatsQuery) -> lis
     for w in sorted(pooled, key=lambda w: w["worker"]):
         metrics = []
         for m in sorted(w["metrics"], key=lambda m: key_order[m["metric"]]):
-            variants = sorted(per_resource.get((w["worker"], m["metric"]), ()), key=lambda v: _resource_order(v["variant"]))
+            found = per_resource.get((w["worker"], m["metric"]), ())
+            variants = sorted(found, key=lambda v: _resource_order(v["variant"]))
             if len(variants) < 2:
                 variants = []
             stats = []
             for n, stat in enumerate(m["stats"]):
                 series = [
-                    {"name": v["variant"], "values": grid.fill(v["dates"], v["stats"][n]["values"])} for v in variants
+                    {"name": v["variant"], "values": grid.fill(v["dates"], v["stats"][n]["values"])}
+                    for v in variants
                 ]
                 stats.append(
                     {
