@@ -106,6 +106,7 @@ def test_sdk_scenario(mode_server: tuple[str, ServerHandle], tmp_path: Path, met
             "user": "workerhub",
             "company": "workerhub",
             "tags": ["sdk"],
+            "system_tags": ["sys"],
             "task": "t1",
             "running_time_is_int": True,
             "times_are_datetimes": True,
@@ -128,6 +129,14 @@ def test_sdk_scenario(mode_server: tuple[str, ServerHandle], tmp_path: Path, met
         "total": {"dates": [B0, B1], "counts": [1, 1]},
         "active": {"dates": [B0, B1], "counts": [1, 0]},
     }
+    # the SDK's filters at its 2.23: OR within a field, `-` excludes, AND across fields, no operators
+    assert r["filtered"] == {
+        "tags=sdk,other": ["sdk-other", "sdk-w1"],
+        "tags=-sdk": ["sdk-bare", "sdk-other"],
+        "system_tags=sys": ["sdk-w1"],
+        "tags=sdk system_tags=-sys": [],
+        "tags=__$all,other": ["sdk-other"],
+    }
     assert r["after_unregister"] == []
     assert r["after_relogin"] == ["sdk-w2"] and r["token_renewed"]
 
@@ -142,15 +151,25 @@ def test_agent_scenario(mode_server: tuple[str, ServerHandle], tmp_path: Path) -
     assert (r["api_version"], r["feature_set"], r["user_id"]) == ("2.23", "basic", user)
     assert r["register"] == {} and r["unregister"] == {}
     assert r["reports_ok"] == [True, True] and r["final_report_ok"] is True
-    assert r["workers"] == [{"id": "agent-host:gpu0", "tags": ["cpu-only", "x"], "user": user}]
+    # register without a timeout: 600; the monitor's reports carry the worker tags (unversioned = 2.34)
+    agent = {"id": "agent-host:gpu0", "tags": ["cpu-only", "x"], "user": user, "timeout": 600}
+    assert r["workers"] == [agent]
+    assert r["filtered"] == {"cpu-only": ["agent-host:gpu0"], "-x": []}
+    assert r["count"] == {"count": 1}
     (worker,) = r["stats"]["workers"]
     assert worker["worker"] == "agent-host:gpu0"
-    # Both reports land in one day-long bucket (they are milliseconds apart); floats came through as sent.
-    assert {m["metric"]: (len(m["dates"]), m["stats"]) for m in worker["metrics"]} == {
-        "cpu_usage": (1, [{"aggregation": "avg", "values": [pytest.approx(17.345)]}]),
-        "disk_free_home": (1, [{"aggregation": "avg", "values": [55.25]}]),
-        "memory_used": (1, [{"aggregation": "avg", "values": [1536.5]}]),
-        "network_rx": (1, [{"aggregation": "avg", "values": [1.0]}]),
+    # The 2.32 shape: both reports in the first day-long bucket (they are milliseconds apart), the next
+    # day zero-filled; floats came through as sent.
+    dates = [r["day"] * 1000, (r["day"] + 86400) * 1000]
+
+    def stat(value: float) -> list[dict[str, Any]]:
+        return [{"aggregation": "avg", "dates": dates, "values": [value, 0.0], "resource_series": []}]
+
+    assert {m["metric"]: m["stats"] for m in worker["metrics"]} == {
+        "cpu_usage": stat(pytest.approx(17.345)),
+        "memory_used": stat(1536.5),
+        "disk_free_home": stat(55.25),
+        "network_rx": stat(1.0),
     }
     assert r["after_relogin"] == {"workers": []} and r["token_renewed"]
 

@@ -138,7 +138,7 @@ def test_validation_errors_are_400_12_naming_the_field(api: JsonApi, body: dict,
 
 @pytest.fixture(scope="module")
 def fixed() -> Iterator[ServerHandle]:
-    with running_server(fix_quirks=True) as handle:
+    with running_server(max_api_version="2.4", fix_quirks=True) as handle:
         yield handle
 
 

@@ -118,7 +118,7 @@ def test_above_max_memory_known_workers_report_but_new_workers_and_series_are_re
             == 200
         )
     # the process is far above 1 MiB resident: the limit holds from the first request
-    with running_server(data_dir=str(tmp_path), max_memory_mb=1) as server:
+    with running_server(data_dir=str(tmp_path), max_memory_mb=1, max_api_version="2.4") as server:
         known = {"worker": "w1", "timestamp": ms(10), "machine_stats": cpu}
         assert _call(server, "workers.status_report", known)[:2] == (200, 0)
         status, sub, msg = _call(server, "workers.status_report", {"worker": "w2", "timestamp": ms(10)})

@@ -41,7 +41,7 @@ class As:
 
 @pytest.fixture(scope="module")
 def tenant_server() -> Iterator[ServerHandle]:
-    with running_server(auth=CREDENTIALS) as handle:
+    with running_server(max_api_version="2.4", auth=CREDENTIALS) as handle:
         yield handle
 
 

@@ -28,7 +28,7 @@ __all__ = ["main"]
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
     for name, (hint, doc) in setting_docs().items():
         flag = "--" + name.replace("_", "-")
-        if hint is bool:
+        if hint is bool or hint == (bool | None):  # unset (None) stays distinct from --no-...
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=doc)
         elif hint == tuple[str, ...]:
             parser.add_argument(flag, dest=name, action="append", default=None, help=doc)

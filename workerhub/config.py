@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,8 +42,12 @@ class Settings:
     auto_register: bool = field(
         default=True, metadata=_doc("status_report of an unknown worker registers it (else 400/1001)")
     )
-    auto_unregister: bool = field(
-        default=False, metadata=_doc("unregister of an unknown worker succeeds (else 400/1004)")
+    auto_unregister: bool | None = field(
+        default=None,
+        metadata=_doc(
+            "unregister of an unknown worker succeeds (else 400/1004); "
+            "unset: off below API 2.32, on from 2.32"
+        ),
     )
     fix_quirks: bool = field(
         default=False,
@@ -125,6 +130,20 @@ class Settings:
         default=1024, metadata=_doc("pending TCP connections queued by the kernel, per listener (HTTP and stream)")
     )
     testing: bool = field(default=False, metadata=_doc("enable clock control (debug.advance_clock)"))
+    max_api_version: str = field(
+        default="2.34",
+        metadata=_doc(
+            "API version of unversioned requests and cap of versioned ones (2.4 up to 2.32: the 2020 "
+            "server's answers; 2.32 and above: today's); 2.4 turns workerhub back into the seed server"
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        m = re.fullmatch(r"(\d{1,4})\.(\d{1,4})", self.max_api_version)
+        if m is None or (int(m[1]), int(m[2])) < (2, 4):
+            raise SettingsError(
+                f"setting 'max_api_version' must be a version X.Y >= 2.4, not {self.max_api_version!r}"
+            )
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated like any other source."""

@@ -19,6 +19,8 @@ __all__ = [
     "ActivityQuery",
     "Aggregation",
     "Sample",
+    "WorkerFilter",
+    "STAT_KEYS",
 ]
 
 Aggregation = Literal["avg", "min", "max"]
@@ -45,6 +47,7 @@ class RegisterRequest:
     timeout: int | None = 600
     queues: tuple[str, ...] = ()
     tags: tuple[str, ...] | None = None
+    system_tags: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class StatusReport:
     queues: tuple[str, ...] | None = None
     samples: tuple[Sample, ...] = ()
     tags: tuple[str, ...] | None = None
+    system_tags: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,7 @@ class StatsQuery:
     items: tuple[StatsItem, ...]
     worker_ids: tuple[str, ...] = ()
     split_by_variant: bool = False
+    split_by_resource: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +86,39 @@ class ActivityQuery:
     from_date: float
     to_date: float
     interval: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerFilter:
+    """get_all / get_count selection added after 2.4: tag filters (``-`` prefix excludes) and an id glob.
+
+    ``None`` (or an empty list / pattern) selects everything for that field.
+    """
+
+    tags: tuple[str, ...] | None = None
+    system_tags: tuple[str, ...] | None = None
+    worker_pattern: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.tags and not self.system_tags and not self.worker_pattern
+
+
+STAT_KEYS = (
+    "cpu_usage",
+    "cpu_temperature",
+    "memory_used",
+    "memory_free",
+    "gpu_usage",
+    "gpu_temperature",
+    "gpu_fraction",
+    "gpu_memory_free",
+    "gpu_memory_used",
+    "network_tx",
+    "network_rx",
+    "disk_free_home",
+    "disk_free_temp",
+    "disk_read",
+    "disk_write",
+)
+"""The get_stats ``items[].key`` enum since API 2.32 (``worker_stat_key``); ``gpu_fraction`` has no data."""

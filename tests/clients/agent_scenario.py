@@ -51,8 +51,20 @@ def main() -> dict[str, Any]:
     monitor = ResourceMonitor(session, worker_id=WORKER, worker_tags=["cpu-only", "x"], report_daemon=True)
     out["reports_ok"] = [monitor.send_report(s) for s in STATS]
     workers = session.get(service="workers", action="get_all", last_seen=0)["workers"]
-    out["workers"] = [{"id": w["id"], "tags": w.get("tags"), "user": w["user"]["id"]} for w in workers]
-    query = {"from_date": start - 120, "to_date": start + 120, "interval": 86400, "worker_ids": [WORKER]}
+    out["workers"] = [
+        {"id": w["id"], "tags": w.get("tags"), "user": w["user"]["id"], "timeout": w["register_timeout"]}
+        for w in workers
+    ]
+    # The agent's calls are unversioned: today's API, with its get_all filters and get_count.
+    out["filtered"] = {
+        name: [w["id"] for w in session.get(service="workers", action="get_all", last_seen=0, **f)["workers"]]
+        for name, f in {"cpu-only": {"tags": ["cpu-only"]}, "-x": {"tags": ["-x"]}}.items()
+    }
+    out["count"] = session.get(service="workers", action="get_count", tags=["x"])
+    # Two whole days from the day the reports fall in: the 2.32 grid keeps both buckets.
+    day = start - start % 86400
+    out["day"] = day
+    query = {"from_date": day, "to_date": day + 2 * 86400 - 1, "interval": 86400, "worker_ids": [WORKER]}
     items = [
         {"key": k, "aggregation": "avg"} for k in ("cpu_usage", "memory_used", "disk_free_home", "network_rx")
     ]

@@ -58,10 +58,18 @@ def main() -> dict[str, Any]:
     out["identity"] = jwt.decode(token, options={"verify_signature": False})["identity"]
     w = client.workers
 
-    w.register(worker="sdk-w1", timeout=600, queues=[], tags=["sdk"])
+    w.register(worker="sdk-w1", timeout=600, queues=[], tags=["sdk"], system_tags=["sys"])
     for offset, cpu, memory, task in REPORTS:
         machine_stats = {"cpu_usage": cpu, "memory_used": memory, "gpu_usage": [float(len(cpu))]}
-        w.status_report(worker="sdk-w1", timestamp=T0 + offset * 1000, task=task, machine_stats=machine_stats)
+        # every status_report replaces both tag lists (absent clears them), so a worker resends its tags
+        w.status_report(
+            worker="sdk-w1",
+            timestamp=T0 + offset * 1000,
+            task=task,
+            machine_stats=machine_stats,
+            tags=["sdk"],
+            system_tags=["sys"],
+        )
 
     workers = listed(w.get_all(last_seen=0), "workers")
     out["workers"] = [
@@ -70,6 +78,7 @@ def main() -> dict[str, Any]:
             "user": x.user.id,
             "company": x.company.id,
             "tags": x.tags,
+            "system_tags": x.system_tags,
             "task": x.task.id if x.task else None,
             "running_time_is_int": isinstance(x.task.running_time, int) if x.task else None,
             "times_are_datetimes": all(
@@ -94,6 +103,22 @@ def main() -> dict[str, Any]:
     )
     activity = w.get_activity_report(**RANGE)
     out["activity"] = {"total": series(activity.total), "active": series(activity.active)}
+    # get_all's tags / system_tags filters (API 2.20 / 2.22), as the SDK sends them at its 2.23
+    w.register(worker="sdk-other", timeout=600, tags=["other"])
+    w.register(worker="sdk-bare", timeout=600)
+    filters = {
+        "tags=sdk,other": {"tags": ["sdk", "other"]},
+        "tags=-sdk": {"tags": ["-sdk"]},
+        "system_tags=sys": {"system_tags": ["sys"]},
+        "tags=sdk system_tags=-sys": {"tags": ["sdk"], "system_tags": ["-sys"]},
+        "tags=__$all,other": {"tags": ["__$all", "other"]},
+    }
+    out["filtered"] = {
+        name: sorted(x.id for x in listed(w.get_all(last_seen=3600, **f), "workers"))
+        for name, f in filters.items()
+    }
+    w.unregister(worker="sdk-other")
+    w.unregister(worker="sdk-bare")
     w.unregister(worker="sdk-w1")
     out["after_unregister"] = [x.id for x in listed(w.get_all(last_seen=0), "workers")]
 

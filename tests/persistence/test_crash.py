@@ -22,7 +22,8 @@ T0 = 1_700_000_000
 
 @contextmanager
 def serve(data_dir: Path, *flags: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    cmd = [sys.executable, "-m", "workerhub", "serve", "--port", "0", "--data-dir", str(data_dir)]
+    cmd = [sys.executable, "-m", "workerhub", "serve", "--max-api-version", "2.4",  # the seed's answers
+           "--port", "0", "--data-dir", str(data_dir)]
     proc = subprocess.Popen(
         [*cmd, "--log-level", "warning", *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -113,7 +114,8 @@ def test_a_bad_snapshot_stops_serve_with_one_line(tmp_path: Path) -> None:
         assert proc.wait(timeout=15) == 0
     snapshot = tmp_path / "snapshot.msgpack"
     snapshot.write_bytes(snapshot.read_bytes()[:-3])
-    cmd = [sys.executable, "-m", "workerhub", "serve", "--port", "0", "--data-dir", str(tmp_path)]
+    cmd = [sys.executable, "-m", "workerhub", "serve", "--max-api-version", "2.4",  # the seed's answers
+           "--port", "0", "--data-dir", str(tmp_path)]
     done = subprocess.run([*cmd, "--log-level", "error"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
@@ -130,7 +132,7 @@ def test_snapshot_inspect_prints_a_summary(tmp_path: Path) -> None:
         proc.wait(timeout=15)
     cmd = [sys.executable, "-m", "workerhub", "snapshot", "inspect", str(tmp_path / "snapshot.msgpack")]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout
-    assert "format version        2" in out
+    assert "format version        3" in out  # 3: workers carry system_tags (issue 10)
     assert "workers (registered)  3" in out and "series                6" in out and "samples               6" in out
     assert "2023-11-14T22:13:20+00:00 .. 2023-11-14T22:13:22+00:00" in out
 
@@ -151,7 +153,8 @@ def test_a_second_signal_forces_the_exit_and_the_journal_still_has_everything(tm
 
 def test_plain_serve_keeps_state_in_the_documented_default_directory(tmp_path: Path) -> None:
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path)}
-    cmd = [sys.executable, "-m", "workerhub", "serve", "--port", "0", "--log-level", "warning"]
+    cmd = [sys.executable, "-m", "workerhub", "serve", "--max-api-version", "2.4",  # the seed's answers
+           "--port", "0", "--log-level", "warning"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None

@@ -49,14 +49,14 @@ def _count(api: JsonApi) -> int:
 
 def test_read_only_data_dir_serves_what_it_has_and_refuses_changes_with_500_100(tmpfs: Path) -> None:
     data = tmpfs / "data"
-    with running_server(data_dir=str(data), journal_fsync="always") as server, httpx.Client(base_url=server.url) as c:
+    with running_server(max_api_version="2.4", data_dir=str(data), journal_fsync="always") as server, httpx.Client(base_url=server.url) as c:
         api = JsonApi(c)
         api.ok("workers.register", {"worker": "w1", "queues": ["q1"]})
         for i in range(3):
             api.ok("workers.status_report", _report(i))
         before = api.ok("workers.get_all", {"last_seen": 0})
     _remount(tmpfs, "ro")
-    with running_server(data_dir=str(data), journal_fsync="always") as server, httpx.Client(base_url=server.url) as c:
+    with running_server(max_api_version="2.4", data_dir=str(data), journal_fsync="always") as server, httpx.Client(base_url=server.url) as c:
         api = JsonApi(c)
         assert api.ok("workers.get_all", {"last_seen": 0}) == before
         for name, body in [
@@ -70,7 +70,7 @@ def test_read_only_data_dir_serves_what_it_has_and_refuses_changes_with_500_100(
         assert api.ok("workers.get_all", {"last_seen": 0}) == before, "nothing was applied"
         assert _count(api) == 3
     _remount(tmpfs, "rw")
-    with running_server(data_dir=str(data)) as server, httpx.Client(base_url=server.url) as c:
+    with running_server(max_api_version="2.4", data_dir=str(data)) as server, httpx.Client(base_url=server.url) as c:
         api = JsonApi(c)
         assert api.ok("workers.get_all", {"last_seen": 0}) == before
         api.ok("workers.status_report", _report(11))
@@ -81,7 +81,7 @@ def test_read_only_data_dir_serves_what_it_has_and_refuses_changes_with_500_100(
 def test_a_full_disk_fails_requests_with_500_100_and_every_ack_survives(tmpfs: Path, fsync: str) -> None:
     data = tmpfs / "data"
     acked = 0
-    with running_server(data_dir=str(data), journal_fsync=fsync) as server, httpx.Client(base_url=server.url) as c:
+    with running_server(max_api_version="2.4", data_dir=str(data), journal_fsync=fsync) as server, httpx.Client(base_url=server.url) as c:
         api = JsonApi(c)
         for i in range(2000):
             reply = api.call("workers.status_report", _report(i, values=60))
@@ -96,5 +96,5 @@ def test_a_full_disk_fails_requests_with_500_100_and_every_ack_survives(tmpfs: P
         reply = api.call("workers.status_report", _report(5000, values=60))
         assert reply.code == (500, 100), "still full: still refused"
         assert _count(api) == acked
-    with running_server(data_dir=str(data)) as server, httpx.Client(base_url=server.url) as c:
+    with running_server(max_api_version="2.4", data_dir=str(data)) as server, httpx.Client(base_url=server.url) as c:
         assert _count(JsonApi(c)) == acked, "every acknowledged report is back after a restart"

@@ -22,6 +22,9 @@ __all__ = [
     "get_stats",
     "get_activity_report",
     "get_metric_keys",
+    "get_stats_232",
+    "get_activity_report_232",
+    "GridTooLarge",
 ]
 
 LIST_FIELDS = (
@@ -276,3 +279,121 @@ def get_metric_keys(records: list[dict[str, Any]], worker_ids: list[str] = ()) -
         {"name": category, "metric_keys": _count_then_name(metric_counts[category])}
         for category in _count_then_name(category_counts)
     ]
+
+
+# --- API 2.32+ (api-versions §4.5, §4.6): the zero-filled grid ---------------------------------------------
+
+MIN_INTERVAL = 40
+MAX_GRID = 100_000
+HEAD_KEYS = LIST_FIELDS + SCALAR_FIELDS + ("gpu_fraction",)
+
+
+class GridTooLarge(Exception):
+    """The grid has more buckets than the hub serves (it answers 400/16 naming interval)."""
+
+
+def _grid(first: int, last: int, step: int) -> list[int]:
+    dates = []
+    date = first
+    while date <= last:
+        dates.append(date)
+        if len(dates) > MAX_GRID:
+            raise GridTooLarge
+        date += step
+    return dates
+
+
+def get_stats_232(
+    records: list[dict[str, Any]],
+    from_date: float,
+    to_date: float,
+    interval: int,
+    items: list[tuple[str, str]],
+    worker_ids: list[str] = (),  # type: ignore[assignment]
+    split_by_resource: bool = False,
+) -> list[dict[str, Any]]:
+    """get_stats at API 2.32+: every bucket of ``floor(from)..floor(to)`` at ``max(interval, 40)`` s, the
+    last one dropped when it starts at or after ``to_date - 0.9 * I``; 0.0 where no record fell; workers
+    by id, keys in request order, distinct aggregations in request order; ``resource_series`` per GPU
+    (by number) for ``gpu_*`` keys when split and at least two GPUs have records in the kept buckets."""
+    step = max(interval, MIN_INTERVAL) * 1000
+    first = (int(from_date) * 1000 // step) * step
+    last = (int(to_date) * 1000 // step) * step
+    if last >= (to_date - 0.9 * step / 1000) * 1000:
+        last -= step
+    dates = _grid(first, last, step)
+    aggregations: dict[str, list[str]] = {}
+    for key, aggregation in items:
+        if aggregation not in aggregations.setdefault(key, []):
+            aggregations[key].append(aggregation)
+    selected = [
+        r
+        for r in _in_range(records, from_date, to_date)
+        if r["metric"] in aggregations and (not worker_ids or r["worker"] in worker_ids)
+    ]
+
+    def series(rs: list[dict[str, Any]], aggregation: str) -> list[float]:
+        by_date: dict[int, list[float]] = {}
+        for r in rs:
+            by_date.setdefault((r["timestamp"] // step) * step, []).append(r["value"])
+        out = []
+        for date in dates:
+            bucket = by_date.get(date)
+            if not bucket:
+                out.append(0.0)
+            elif aggregation == "avg":
+                out.append(sum(bucket) / len(bucket))
+            else:
+                out.append(min(bucket) if aggregation == "min" else max(bucket))
+        return out
+
+    out = []
+    for worker in sorted({r["worker"] for r in selected}):
+        metrics = []
+        for key, aggs in aggregations.items():
+            mine = [r for r in selected if r["worker"] == worker and r["metric"] == key]
+            if not mine:
+                continue
+            resources: list[str] = []
+            if split_by_resource and key.startswith("gpu_"):
+                kept = {r["variant"] for r in mine if (r["timestamp"] // step) * step in set(dates)}
+                resources = sorted(kept, key=int) if len(kept) > 1 else []
+            stats = []
+            for aggregation in aggs:
+                stats.append(
+                    {
+                        "aggregation": aggregation,
+                        "dates": dates,
+                        "values": series(mine, aggregation),
+                        "resource_series": [
+                            {"name": v, "values": series([r for r in mine if r["variant"] == v], aggregation)}
+                            for v in resources
+                        ],
+                    }
+                )
+            metrics.append({"metric": key, "stats": stats})
+        out.append({"worker": worker, "metrics": metrics})
+    return out
+
+
+def get_activity_report_232(
+    records: list[dict[str, Any]], from_date: float, to_date: float, interval: int
+) -> dict[str, dict[str, list[int]]]:
+    """get_activity_report at API 2.32+: distinct workers per bucket of the whole range at
+    ``max(interval, 40)`` s, zero-filled, the last bucket always dropped; both series empty while the
+    company has no stats at all (``records`` are all of its records, any time)."""
+    empty = {"total": {"dates": [], "counts": []}, "active": {"dates": [], "counts": []}}
+    step = max(interval, MIN_INTERVAL) * 1000
+    first = (int(from_date) * 1000 // step) * step
+    last = (int(to_date) * 1000 // step) * step - step
+    if not records or last < first:
+        return empty
+    dates = _grid(first, last, step)
+    selected = _in_range(records, from_date, to_date)
+    out = {}
+    for name, rs in (("total", selected), ("active", [r for r in selected if r["task"] is not None])):
+        workers: dict[int, set[str]] = {}
+        for r in rs:
+            workers.setdefault((r["timestamp"] // step) * step, set()).add(r["worker"])
+        out[name] = {"dates": dates, "counts": [len(workers.get(d, ())) for d in dates]}
+    return out

@@ -14,7 +14,7 @@ Mutations go through the worker's actor mailbox; queries read histories and acto
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -36,8 +36,12 @@ from ..persistence.gate import WriteGate
 from ..persistence.memory import MemoryStore
 from ..persistence.store import HubState, Store
 from ..stats import WorkerHistory, activity_report, metric_keys, stats_report
+from ..stats.grid import activity_grid, stats_grid
 from .memory_limit import MemoryLimit
 from .worker import ActorGone, WorkerActor, WorkerState
+
+Tagged = Callable[[str, "tuple[str, ...] | None", "tuple[str, ...] | None"], bool]
+"""A get_all / get_count filter: ``match(worker_id, tags, system_tags)`` (built by workerhub.api.filters)."""
 
 __all__ = ["Hub", "open_hub"]
 
@@ -200,20 +204,30 @@ class Hub:
                     continue
 
     async def unregister(
-        self, worker: str, *, identity: Identity = DEFAULT_IDENTITY, ip: str = UNTRACKABLE
+        self,
+        worker: str,
+        *,
+        identity: Identity = DEFAULT_IDENTITY,
+        ip: str = UNTRACKABLE,
+        missing_ok: bool | None = None,
     ) -> None:
-        """workers.unregister: the worker leaves get_all now; its stats stay (spec §2)."""
+        """workers.unregister: the worker leaves get_all now; its stats stay (spec §2).
+
+        An unknown worker is 400/1004 unless ``missing_ok`` (default: the ``auto_unregister`` setting).
+        """
+        if missing_ok is None:
+            missing_ok = bool(self.settings.auto_unregister)
         async with self.writes:
             actor = self._live(identity, worker)
             if actor is None:
-                if self.settings.auto_unregister:
+                if missing_ok:
                     return
                 raise WorkerNotRegistered(worker=worker)
             await self.store.append("unregister", identity, worker, ip, self.clock.wall())
             try:
                 await actor.call(actor.apply_unregister)
             except ActorGone:
-                if not self.settings.auto_unregister:
+                if not missing_ok:
                     raise WorkerNotRegistered(worker=worker) from None
 
     async def status_report(
@@ -240,21 +254,41 @@ class Hub:
 
     # --- queries: synchronous reads of actor-owned state ---------------------------------------------------
 
-    def get_all(self, last_seen: int | None = 3600, *, identity: Identity = DEFAULT_IDENTITY) -> list[dict[str, Any]]:
+    def get_all(
+        self,
+        last_seen: int | None = 3600,
+        *,
+        identity: Identity = DEFAULT_IDENTITY,
+        match: Tagged | None = None,
+        head: bool = False,
+    ) -> list[dict[str, Any]]:
         """workers.get_all: live workers of the caller's company, every user, sorted by id (spec §5).
 
         ``last_seen`` (seconds): 0 or None lists all; otherwise workers active within
-        ``max(1, last_seen)`` seconds (negative acts as 1, quirk Q16).
+        ``max(1, last_seen)`` seconds (negative acts as 1, quirk Q16). ``match``: the tags/pattern filter
+        (api.filters); ``head``: the API >= 2.32 worker object (tag lists always present).
         """
         now = self.clock.wall()
-        threshold = None if not last_seen else now - max(1, last_seen)
-        out = [
-            actor.state.to_wire(now)
-            for actor in self._live_actors(identity)
-            if threshold is None or actor.state.last_activity_time >= threshold
-        ]
+        out = [actor.state.to_wire(now, head) for actor in self._selected(identity, last_seen, match, now)]
         out.sort(key=lambda w: (w["id"], w["user"]["id"]))
         return out
+
+    def count(
+        self, last_seen: int | None = 0, *, identity: Identity = DEFAULT_IDENTITY, match: Tagged | None = None
+    ) -> int:
+        """workers.get_count: how many workers get_all would list (``last_seen`` 0: every live one)."""
+        return sum(1 for _ in self._selected(identity, last_seen, match, self.clock.wall()))
+
+    def _selected(
+        self, identity: Identity, last_seen: int | None, match: Tagged | None, now: float
+    ) -> Iterator[WorkerActor]:
+        threshold = None if not last_seen else now - max(1, last_seen)
+        for actor in self._live_actors(identity):
+            st = actor.state
+            if threshold is not None and st.last_activity_time < threshold:
+                continue
+            if match is None or match(st.id, st.tags, st.system_tags):
+                yield actor
 
     def _live_actors(self, identity: Identity) -> Iterator[WorkerActor]:
         company = self._companies.get(identity.company)
@@ -299,6 +333,21 @@ class Hub:
         _check_range(query.from_date, query.to_date)
         histories = self._histories(identity, ()).values()
         return activity_report(histories, query, fixed=self.settings.fix_quirks)
+
+    def get_stats_grid(
+        self, query: StatsQuery, *, identity: Identity = DEFAULT_IDENTITY
+    ) -> list[dict[str, Any]]:
+        """workers.get_stats at API >= 2.32: zero-filled epoch-aligned grid (api-versions §4.5)."""
+        _check_range(query.from_date, query.to_date)
+        return stats_grid(self._histories(identity, query.worker_ids), query)
+
+    def get_activity_grid(
+        self, query: ActivityQuery, *, identity: Identity = DEFAULT_IDENTITY
+    ) -> dict[str, dict[str, list[int]]]:
+        """workers.get_activity_report at API >= 2.32: zero-filled grid, 40 s floor (api-versions §4.6)."""
+        _check_range(query.from_date, query.to_date)
+        histories = list(self._histories(identity, ()).values())
+        return activity_grid(histories, query, fixed=self.settings.fix_quirks)
 
     # --- persistence: consistent export, restore, journal replay (synchronous: no mailbox, no await) -------
 

@@ -58,6 +58,7 @@ class WorkerState:
     task: str | None = None
     task_since: float | None = None
     tags: tuple[str, ...] | None = None
+    system_tags: tuple[str, ...] | None = None
 
     # get_all cache (not part of the registration): the wire fields that change only on register, keyed by
     # what they are built from, and the last ISO string per time field. Every report moves the two activity
@@ -74,8 +75,11 @@ class WorkerState:
             self._iso_at = wall
         return self._iso_str
 
-    def to_wire(self, now: float) -> dict[str, Any]:
-        """The get_all worker object (null fields omitted, spec §5): a fresh dict (nested ones may be shared)."""
+    def to_wire(self, now: float, head: bool = False) -> dict[str, Any]:
+        """The get_all worker object (null fields omitted, spec §5): a fresh dict (nested ones may be shared).
+
+        ``head`` (API >= 2.32): ``tags`` and ``system_tags`` always, as lists; else only the ones set.
+        """
         key = (self.identity, self.ip, self.register_time, self.register_timeout)
         static = self._static
         if static is None or key != self._static_key:
@@ -100,8 +104,14 @@ class WorkerState:
         out["queues"] = [{"id": q} for q in self.queues]
         if self.queue is not None and self.queue in self.queues:
             out["queue"] = {"id": self.queue}
+        if head:
+            out["tags"] = list(self.tags or ())
+            out["system_tags"] = list(self.system_tags or ())
+            return out
         if self.tags is not None:
             out["tags"] = list(self.tags)
+        if self.system_tags is not None:
+            out["system_tags"] = list(self.system_tags)
         return out
 
 
@@ -228,6 +238,7 @@ class WorkerActor:
             last_activity_time=now,
             queues=_dedup(req.queues),
             tags=req.tags,
+            system_tags=req.system_tags,
         )
         self._renew()
 
@@ -246,8 +257,10 @@ class WorkerActor:
                 st.task, st.task_since = report.task, now
         else:
             st.task = st.task_since = None
-        if report.tags is not None:
-            st.tags = report.tags
+        # Every report replaces both tag lists, absent or null clearing them (api-versions §4.4: upstream's
+        # ListField turns both into []); the agent sends `tags: null` unless worker tags are configured.
+        st.tags = report.tags
+        st.system_tags = report.system_tags
         st.last_report_time = now
         self._renew()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import trio
@@ -20,6 +20,8 @@ from ..errors import BadRequest, EndpointNotFound, Forbidden, InvalidVersion, Va
 from ..messages import DEFAULT_IDENTITY, Identity
 from . import parse
 from .auth import Authenticator
+from .dialect import LEGACY, Dialect, dialect_for
+from .filters import compile_filter
 
 __all__ = ["CallContext", "ENDPOINTS", "dispatch", "resolve", "DEFAULT_VERSION"]
 
@@ -28,10 +30,12 @@ DEFAULT_VERSION = "2.4"
 
 @dataclass(frozen=True, slots=True)
 class CallContext:
-    """Who called, from where. ``ip`` is the client IP as upstream derives it (spec §0.1)."""
+    """Who called, from where, at which API dialect. ``ip`` is the client IP as upstream derives it
+    (spec §0.1); ``dialect`` is set by :func:`dispatch` from the path version (api.dialect)."""
 
     identity: Identity = DEFAULT_IDENTITY
     ip: str = "untrackable"
+    dialect: Dialect = LEGACY
 
 
 Handler = Callable[[Hub, Any, CallContext], Awaitable[dict[str, Any]]]
@@ -44,12 +48,19 @@ class Endpoint:
 
 
 async def _register(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
-    await hub.register(parse.parse_register(body), identity=ctx.identity, ip=ctx.ip)
+    # API >= 2.32: an absent, 0 or null timeout is the default timeout (2.4: 0/null are 400/1002)
+    default = hub.settings.default_timeout if ctx.dialect.head else None
+    await hub.register(parse.parse_register(body, default_timeout=default), identity=ctx.identity, ip=ctx.ip)
     return {}
 
 
 async def _unregister(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
-    await hub.unregister(parse.parse_unregister(body), identity=ctx.identity, ip=ctx.ip)
+    # An unknown worker: 400/1004 at 2.4, 200 at HEAD, unless auto_unregister is set either way.
+    missing_ok = hub.settings.auto_unregister
+    if missing_ok is None:
+        missing_ok = ctx.dialect.head
+    worker = parse.parse_unregister(body)
+    await hub.unregister(worker, identity=ctx.identity, ip=ctx.ip, missing_ok=missing_ok)
     return {}
 
 
@@ -62,7 +73,15 @@ async def _status_report(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any
 
 
 async def _get_all(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
-    return {"workers": hub.get_all(parse.parse_last_seen(body), identity=ctx.identity)}
+    last_seen = parse.parse_last_seen(body)
+    match = compile_filter(parse.parse_worker_filter(body), whole_id=hub.settings.fix_quirks)
+    return {"workers": hub.get_all(last_seen, identity=ctx.identity, match=match, head=ctx.dialect.head)}
+
+
+async def _get_count(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
+    last_seen = parse.parse_count_last_seen(body)
+    match = compile_filter(parse.parse_worker_filter(body), whole_id=hub.settings.fix_quirks)
+    return {"count": hub.count(last_seen, identity=ctx.identity, match=match)}
 
 
 async def _get_metric_keys(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
@@ -70,11 +89,26 @@ async def _get_metric_keys(hub: Hub, body: Any, ctx: CallContext) -> dict[str, A
 
 
 async def _get_stats(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
+    if ctx.dialect.head:
+        return await _get_stats_grid(hub, body, ctx)
     return {"workers": hub.get_stats(parse.parse_stats_query(body), identity=ctx.identity)}
 
 
 async def _get_activity_report(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
+    if ctx.dialect.head:
+        return await _get_activity_grid(hub, body, ctx)
     return hub.get_activity_report(parse.parse_activity_query(body), identity=ctx.identity)
+
+
+# --- API >= 2.32 (api-versions §4.5, §4.6) ---
+
+
+async def _get_stats_grid(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
+    return {"workers": hub.get_stats_grid(parse.parse_stats_query(body, head=True), identity=ctx.identity)}
+
+
+async def _get_activity_grid(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
+    return hub.get_activity_grid(parse.parse_activity_query(body), identity=ctx.identity)
 
 
 async def _login(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
@@ -121,6 +155,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "workers.get_metric_keys": Endpoint(_get_metric_keys, _V24),
     "workers.get_stats": Endpoint(_get_stats, _V24),
     "workers.get_activity_report": Endpoint(_get_activity_report, _V24),
+    # upstream registers get_count without min_version, so the decorator's 1.0 (api-versions §0.1)
+    "workers.get_count": Endpoint(_get_count, (1, 0)),
     "auth.login": Endpoint(_login, (1, 0)),
     "debug.ping": Endpoint(_ping, (1, 0)),
     "debug.advance_clock": Endpoint(_advance_clock, (1, 0)),
@@ -131,17 +167,18 @@ _PATH = re.compile(r"^/*(?:(v[^/]*)/)?([A-Za-z_]\w+\.[A-Za-z_]\w+)/?$")
 _VERSION = re.compile(r"^v(\d{1,9})\.(\d{1,9})$")  # bounded: int() of 5,000 digits raises
 
 
-def resolve(path: str) -> tuple[str, str]:
+def resolve(path: str, unversioned: str = DEFAULT_VERSION) -> tuple[str, str]:
     """``(call name, requested version)`` for a request path, or the routing error (spec wire §1).
 
-    ``/workers.get_all``, ``/v2.23/workers.get_all/`` → ``("workers.get_all", "2.23")``. Any version
-    ≥ the endpoint's minimum serves the 2.4 behaviour; below it, or an unknown name, is 404.
+    ``/v2.23/workers.get_all/`` → ``("workers.get_all", "2.23")``; ``/workers.get_all`` → the version
+    ``unversioned`` (the server's ``max_api_version``). Below the endpoint's minimum, or an unknown
+    name, is 404. The version picks the dialect (api.dialect) in :func:`dispatch`.
     """
     m = _PATH.match(path)
     if m is None:
         raise BadRequest(f"Invalid request path {path}")
     raw_version, name = m.groups()
-    version = DEFAULT_VERSION
+    version = unversioned
     if raw_version is not None:
         vm = _VERSION.match(raw_version)
         if vm is None:
@@ -158,6 +195,14 @@ def _as_tuple(version: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
-async def dispatch(hub: Hub, name: str, body: Any, ctx: CallContext) -> dict[str, Any]:
-    """Run call ``name`` (already resolved) and return its ``data``."""
+async def dispatch(
+    hub: Hub, name: str, body: Any, ctx: CallContext, version: str | None = None
+) -> dict[str, Any]:
+    """Run call ``name`` (already resolved) at the requested ``version`` and return its ``data``.
+
+    The one place the dialect is chosen: ``version`` capped at ``max_api_version`` (``None``: the
+    context's own dialect).
+    """
+    if version is not None:
+        ctx = replace(ctx, dialect=dialect_for(version, hub.settings.max_api_version))
     return await ENDPOINTS[name].handler(hub, body, ctx)

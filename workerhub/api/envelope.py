@@ -9,6 +9,8 @@ from ..errors import WorkerhubError
 __all__ = ["ACTUAL_VERSION", "envelope", "error_envelope"]
 
 ACTUAL_VERSION = "2.4"
+# upstream registers get_count without min_version, so it answers as the decorator's default 1.0
+_ACTUAL_VERSIONS = {"workers.get_count": "1.0"}
 
 
 def _meta(
@@ -17,7 +19,11 @@ def _meta(
     return {
         "id": call_id,
         "trx": trx or call_id,
-        "endpoint": {"name": name, "requested_version": version, "actual_version": ACTUAL_VERSION},
+        "endpoint": {
+            "name": name,
+            "requested_version": version,
+            "actual_version": _ACTUAL_VERSIONS.get(name, ACTUAL_VERSION),
+        },
         "result_code": code,
         "result_subcode": subcode,
         "result_msg": msg,

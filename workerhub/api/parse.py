@@ -14,10 +14,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from ..errors import ValidationError
-from ..messages import ActivityQuery, RegisterRequest, StatsItem, StatsQuery, StatusReport
+from ..messages import (
+    STAT_KEYS,
+    ActivityQuery,
+    Aggregation,
+    RegisterRequest,
+    StatsItem,
+    StatsQuery,
+    StatusReport,
+    WorkerFilter,
+)
 from ..stats import flatten_machine_stats
 from ..stats.flatten import DEFAULT_MAX_VARIANTS
 
@@ -29,6 +38,8 @@ __all__ = [
     "parse_worker_ids",
     "parse_stats_query",
     "parse_activity_query",
+    "parse_worker_filter",
+    "parse_count_last_seen",
 ]
 
 _MISSING: Any = object()
@@ -98,14 +109,35 @@ def _object(body: Any) -> Mapping[str, Any]:
     return body
 
 
-def parse_register(body: Any) -> RegisterRequest:
+def parse_register(body: Any, *, default_timeout: int | None = None) -> RegisterRequest:
+    """``default_timeout`` (API >= 2.32): what an absent, ``0`` or ``null`` timeout means; ``None``: the
+    2.4 rules (absent = 600, ``0``/``null`` refused by the hub with 400/1002)."""
     body = _object(body)
+    timeout = _cast_int(body, "timeout", 600)
+    if default_timeout is not None and ("timeout" not in body or not timeout):  # absent, 0 or null
+        timeout = default_timeout
+    _resources(body)
     return RegisterRequest(
         worker=_string(body, "worker", required=True),  # type: ignore[arg-type]
-        timeout=_cast_int(body, "timeout", 600),
+        timeout=timeout,
         queues=_strings(body, "queues") or (),
         tags=_strings(body, "tags"),
+        system_tags=_strings(body, "system_tags"),
     )
+
+
+def _resources(body: Mapping[str, Any]) -> None:
+    """register ``resources`` (API 2.34): ``{cpu_usage, gpu_usage}`` numbers, checked and not kept
+    (upstream writes them to queue documents, which workerhub does not have)."""
+    value = body.get("resources")
+    if value is None:
+        return
+    if not isinstance(value, Mapping):
+        raise _invalid("resources", f"must be an object, not {_type(value)}")
+    for name in ("cpu_usage", "gpu_usage"):
+        item = value.get(name)
+        if item is not None and (isinstance(item, bool) or not isinstance(item, (int, float))):
+            raise _invalid(f"resources.{name}", f"must be a number, not {_repr(item)}")
 
 
 def parse_unregister(body: Any) -> str:
@@ -130,11 +162,37 @@ def parse_status_report(
             body.get("machine_stats"), record_zero=record_zero, max_variants=max_variants
         ),
         tags=_strings(body, "tags"),
+        system_tags=_strings(body, "system_tags"),
     )
 
 
 def parse_last_seen(body: Any) -> int | None:
     return _cast_int(_object(body), "last_seen", 3600)
+
+
+def parse_count_last_seen(body: Any) -> int | None:
+    """workers.get_count's ``last_seen``: default 0 (every live worker), unlike get_all's 3600."""
+    last_seen: int | None = _cast_int(_object(body), "last_seen", 0)
+    return last_seen
+
+
+def _tag_filter(body: Mapping[str, Any], name: str) -> tuple[str, ...] | None:
+    values = _strings(body, name)
+    for value in values or ():
+        # upstream fails with a 500 on these (an IndexError on value[0]); a filter on no tag means nothing
+        if value in ("", "-"):
+            raise _invalid(name, f"must not hold an empty tag ({value!r})")
+    return values
+
+
+def parse_worker_filter(body: Any) -> WorkerFilter:
+    """get_all / get_count ``tags``, ``system_tags`` (``-`` prefix excludes) and ``worker_pattern``."""
+    body = _object(body)
+    return WorkerFilter(
+        tags=_tag_filter(body, "tags"),
+        system_tags=_tag_filter(body, "system_tags"),
+        worker_pattern=_string(body, "worker_pattern"),
+    )
 
 
 # --- JSON-schema-style fields -----------------------------------------------------------------------------
@@ -170,7 +228,7 @@ def parse_worker_ids(body: Any) -> tuple[str, ...]:
     return _strings(_object(body), "worker_ids") or ()
 
 
-def _stats_item(raw: Any, index: int) -> StatsItem:
+def _stats_item(raw: Any, index: int, head: bool = False) -> StatsItem:
     where = f"items[{index}]"
     if not isinstance(raw, Mapping):
         raise _invalid(where, f"must be an object, not {_type(raw)}")
@@ -179,6 +237,8 @@ def _stats_item(raw: Any, index: int) -> StatsItem:
         raise _invalid(f"{where}.key", "is required")
     if not isinstance(key, str):
         raise _invalid(f"{where}.key", f"must be a string, not {_type(key)}")
+    if head:
+        return _head_stats_item(raw, key, where)
     # The SDK sends the schema's `category`; upstream's model reads `aggregation`. Accept both,
     # `aggregation` winning (spec wire §1).
     name = "aggregation" if raw.get("aggregation") is not None else "category"
@@ -190,7 +250,26 @@ def _stats_item(raw: Any, index: int) -> StatsItem:
     return StatsItem(key, agg)
 
 
-def parse_stats_query(body: Any) -> StatsQuery:
+def _head_stats_item(raw: Mapping[str, Any], key: str, where: str) -> StatsItem:
+    # API 2.32: the key is an enum; `category` (the schema's name, sent by the SDK) is ignored; a null
+    # aggregation, a 500 upstream, is refused like any other bad value.
+    if key not in STAT_KEYS:
+        raise _invalid(f"{where}.key", f"must be one of {', '.join(STAT_KEYS)}, not {_repr(key)}")
+    agg = raw.get("aggregation", "avg")
+    if agg not in _AGGREGATIONS:
+        raise _invalid(f"{where}.aggregation", f"must be one of avg, min, max, not {_repr(agg)}")
+    return StatsItem(key, cast(Aggregation, agg))
+
+
+def _schema_bool(body: Mapping[str, Any], name: str) -> bool:
+    value = body.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise _invalid(name, f"must be a boolean, not {_repr(value)}")
+    return bool(value)
+
+
+def parse_stats_query(body: Any, *, head: bool = False) -> StatsQuery:
+    """``head`` (API >= 2.32): the key enum, ``aggregation`` only, and ``split_by_resource``."""
     body = _object(body)
     from_date = _schema_number(body, "from_date")
     to_date = _schema_number(body, "to_date")
@@ -209,9 +288,10 @@ def parse_stats_query(body: Any) -> StatsQuery:
         from_date=from_date,
         to_date=to_date,
         interval=interval,
-        items=tuple(_stats_item(raw, i) for i, raw in enumerate(items)),
+        items=tuple(_stats_item(raw, i, head) for i, raw in enumerate(items)),
         worker_ids=parse_worker_ids(body),
         split_by_variant=bool(split),
+        split_by_resource=_schema_bool(body, "split_by_resource") if head else False,
     )
 
 

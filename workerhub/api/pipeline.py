@@ -47,10 +47,10 @@ async def run_call(
     try:
         if failure is not None:
             raise failure
-        name, version = resolve("/" + path)
+        name, version = resolve("/" + path, hub.settings.max_api_version)
         identity = identify(name)
         body = decode()
-        data = await dispatch(hub, name, body, CallContext(identity=identity, ip=ip))
+        data = await dispatch(hub, name, body, CallContext(identity=identity, ip=ip), version)
         return 200, name, envelope(name, version, call_id, trx, data)
     except WorkerhubError as exc:
         if isinstance(exc, EndpointNotFound):

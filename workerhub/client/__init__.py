@@ -7,10 +7,12 @@
 
 Both return :class:`Reply` (``status``, ``meta``, ``data``; ``.ok``, ``.unwrap()``); server-side errors are
 replies, :class:`CallError` is raised only by ``unwrap``. The first two are synchronous and not thread-safe.
+:mod:`workerhub.client.shapes` types the replies whose shape depends on the API version (get_stats).
 """
 
 from ._reply import CallError, Reply, StreamError
 from .http import HttpClient
+from .shapes import StatsReply, StatsReplyV232
 from .stream import StreamClient
 from .stream_trio import AsyncStreamClient, open_stream_client
 
@@ -19,6 +21,8 @@ __all__ = [
     "CallError",
     "HttpClient",
     "Reply",
+    "StatsReply",
+    "StatsReplyV232",
     "StreamClient",
     "StreamError",
     "open_stream_client",

@@ -45,11 +45,13 @@ __all__ = [
     "unpack",
 ]
 
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3
 """Bumped whenever the meaning of a snapshot frame changes. 2: float32 raw chunks plus 10 min / 1 h tiers,
-series named in each history (1: float64 columns per series, no tiers; refused, never converted)."""
-JOURNAL_FORMAT = 1
-"""Bumped whenever the meaning of a journal record changes (records carry reports, not storage layout)."""
+series named in each history (1: float64 columns per series, no tiers; refused, never converted).
+3: workers carry ``system_tags`` (format 2 snapshots still load: no system tags)."""
+JOURNAL_FORMAT = 2
+"""Bumped whenever the meaning of a journal record changes (records carry reports, not storage layout).
+2: register and status_report records end with ``system_tags`` (format 1 records, without it, still load)."""
 _READS = {"snapshot": (2, SNAPSHOT_FORMAT), "journal": (1, JOURNAL_FORMAT)}
 """Format versions this build reads, per kind of file: (oldest, newest)."""
 
@@ -183,10 +185,10 @@ def encode_record(op: str, identity: Identity, payload: Any, ip: str, at: float)
     if op == "status_report":
         r: StatusReport = payload
         # tuples pack as msgpack arrays: no conversion needed (this is on every report's path)
-        body: Any = (r.worker, r.timestamp, r.task, r.queue, r.queues, r.samples, r.tags)
+        body: Any = (r.worker, r.timestamp, r.task, r.queue, r.queues, r.samples, r.tags, r.system_tags)
     elif op == "register":
         q: RegisterRequest = payload
-        body = (q.worker, q.timeout, q.queues, q.tags)
+        body = (q.worker, q.timeout, q.queues, q.tags, q.system_tags)
     elif op == "unregister":
         body = payload
     else:
@@ -200,7 +202,7 @@ def decode_record(raw: bytes) -> Record:
     identity = Identity(*ident)
     payload: Any
     if op == "status_report":
-        worker, ts, task, queue, queues, samples, tags = body
+        worker, ts, task, queue, queues, samples, tags, *system = body  # format 1: no system_tags
         payload = StatusReport(
             worker=worker,
             timestamp=ts,
@@ -209,10 +211,17 @@ def decode_record(raw: bytes) -> Record:
             queues=_tuple(queues),
             samples=tuple((m, v, float(x)) for m, v, x in samples),
             tags=_tuple(tags),
+            system_tags=_tuple(system[0]) if system else None,
         )
     elif op == "register":
-        worker, timeout, queues, tags = body
-        payload = RegisterRequest(worker=worker, timeout=timeout, queues=tuple(queues), tags=_tuple(tags))
+        worker, timeout, queues, tags, *system = body
+        payload = RegisterRequest(
+            worker=worker,
+            timeout=timeout,
+            queues=tuple(queues),
+            tags=_tuple(tags),
+            system_tags=_tuple(system[0]) if system else None,
+        )
     elif op == "unregister":
         if not isinstance(body, str):
             raise ValueError("unregister record without a worker id")

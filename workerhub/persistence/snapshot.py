@@ -77,6 +77,7 @@ def _worker_fields(ws: WorkerState) -> dict[str, Any]:
         "task": ws.task,
         "task_since": ws.task_since,
         "tags": None if ws.tags is None else list(ws.tags),
+        "system_tags": None if ws.system_tags is None else list(ws.system_tags),
     }
 
 
@@ -94,6 +95,7 @@ def _worker_state(identity: list[str], f: dict[str, Any]) -> WorkerState:
         task=f["task"],
         task_since=f["task_since"],
         tags=None if f["tags"] is None else tuple(f["tags"]),
+        system_tags=None if f.get("system_tags") is None else tuple(f["system_tags"]),  # format 2: absent
     )
 
 
