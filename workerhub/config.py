@@ -93,6 +93,17 @@ class Settings:
     msgpack_port: int | None = field(default=None, metadata=_doc("port of the native msgpack stream"))
     testing: bool = field(default=False, metadata=_doc("enable clock control (debug.advance_clock)"))
 
+    # --- operations (docs/operations.md) ---
+    metrics: bool = field(default=True, metadata=_doc("serve Prometheus GET /metrics (--no-metrics: off)"))
+    metrics_port: int | None = field(
+        default=None,
+        metadata=_doc("serve /metrics, /livez, /readyz on this port only (0 = a free port); default: the HTTP port"),
+    )
+    metrics_fleet: bool = field(
+        default=False,
+        metadata=_doc("add the last value of every live worker's stats to /metrics (one series per worker x stat)"),
+    )
+
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated like any other source."""
         return Settings.from_mapping({**self.as_dict(), **changes})

@@ -34,6 +34,7 @@ __all__ = [
     "UnsupportedMediaType",
     "DataError",
     "ServerError",
+    "ServiceUnavailable",
 ]
 
 
@@ -206,3 +207,9 @@ class ServerError(WorkerhubError):
     """An unexpected failure; the message is the exception text."""
 
     code, subcode, base = 500, 0, "server error"
+
+
+class ServiceUnavailable(WorkerhubError):
+    """The server is starting (its saved state is still loading): retry later; ClearML clients do."""
+
+    code, subcode, base = 503, 0, "service unavailable"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,15 @@ import trio
 import trio.testing
 
 from ..actors import Hub
-from ..errors import BadRequest, EndpointNotFound, Forbidden, InvalidVersion, ValidationError
+from ..errors import (
+    BadRequest,
+    EndpointNotFound,
+    Forbidden,
+    InvalidVersion,
+    ServiceUnavailable,
+    ValidationError,
+    WorkerhubError,
+)
 from ..messages import DEFAULT_IDENTITY, Identity
 from . import parse
 from .auth import Authenticator
@@ -156,6 +165,23 @@ def _as_tuple(version: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
+# Calls that touch no hub state: answered while the saved state is still loading.
+_STATELESS = frozenset({"auth.login", "debug.ping"})
+
+
 async def dispatch(hub: Hub, name: str, body: Any, ctx: CallContext) -> dict[str, Any]:
-    """Run call ``name`` (already resolved) and return its ``data``."""
-    return await ENDPOINTS[name].handler(hub, body, ctx)
+    """Run call ``name`` (already resolved) and return its ``data``; counted in /metrics, both transports."""
+    started = time.perf_counter()
+    code = 500
+    try:
+        if not hub.readiness.serving and name not in _STATELESS:
+            # Not queued: a large snapshot loads for minutes, and ClearML clients retry a 503 on their own.
+            raise ServiceUnavailable("the server is starting: its saved state is loading; retry shortly")
+        data = await ENDPOINTS[name].handler(hub, body, ctx)
+        code = 200
+        return data
+    except WorkerhubError as exc:
+        code = exc.code
+        raise
+    finally:
+        hub.metrics.observe(name, code, time.perf_counter() - started)

@@ -17,6 +17,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..actors import Hub
 from ..errors import EndpointNotFound, PayloadTooLarge, ServerError, UnsupportedMediaType, WorkerhubError
+from ..ops.http import add_ops_routes
 from . import auth, codec
 from .auth import Authenticator
 from .endpoints import DEFAULT_VERSION, CallContext, dispatch, resolve
@@ -99,6 +100,7 @@ def create_app(hub: Hub) -> QuartTrio:
     app.add_url_rule("/<path:path>", "call", call, methods=_METHODS, provide_automatic_options=False)
     app.add_url_rule("/", "root_options", options, methods=["OPTIONS"])
     app.add_url_rule("/<path:path>", "options", options, methods=["OPTIONS"])
+    add_ops_routes(app, hub)  # GET /livez, /readyz, /metrics: no ClearML auth, no envelope
     return app
 
 

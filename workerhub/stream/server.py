@@ -64,7 +64,8 @@ async def serve_stream(
     log.info("msgpack stream listening on %s", url)
 
     async def handle(stream: trio.SocketStream) -> None:
-        await _Connection(hub, stream, authenticator).run()
+        with hub.metrics.stream_connection():
+            await _Connection(hub, stream, authenticator).run()
 
     async with trio.open_nursery() as nursery:
         await nursery.start(trio.serve_listeners, handle, listeners)
