@@ -35,6 +35,7 @@ __all__ = [
     "DataError",
     "ServerError",
     "ServiceUnavailable",
+    "MethodNotAllowed",
 ]
 
 
@@ -213,3 +214,9 @@ class ServiceUnavailable(WorkerhubError):
     """The server is starting (its saved state is still loading): retry later; ClearML clients do."""
 
     code, subcode, base = 503, 0, "service unavailable"
+
+
+class MethodNotAllowed(WorkerhubError):
+    """An HTTP method other than GET, POST or PUT (and OPTIONS) on a call path."""
+
+    code, subcode, base = 405, 0, "method not allowed"

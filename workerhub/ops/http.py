@@ -1,7 +1,7 @@
 """The operations endpoints over HTTP: on the main Quart app, or on a listener of their own.
 
-``GET /metrics`` (Prometheus text), ``GET /livez`` and ``GET /readyz`` (Kubernetes probes). None of them
-needs ClearML credentials: in credentials mode, bind /metrics to a port of its own (``metrics_port``) when
+``GET /metrics`` (Prometheus text), ``GET /livez`` and ``GET /readyz`` (Kubernetes probes), and on the main
+app ``GET /openapi.json`` (made by :mod:`workerhub.api.openapi`). None of them needs ClearML credentials: in credentials mode, bind /metrics to a port of its own (``metrics_port``) when
 the main port is reachable by people who should not read fleet figures.
 """
 
@@ -41,8 +41,9 @@ def ops_reply(hub: Hub, path: str, *, metrics: bool) -> Reply | None:
     return None
 
 
-def add_ops_routes(app: QuartTrio, hub: Hub) -> None:
-    """Add GET /livez, /readyz and (unless off or on its own port) /metrics to the main app."""
+def add_ops_routes(app: QuartTrio, hub: Hub, *, openapi: bytes) -> None:
+    """Add GET /livez, /readyz, /openapi.json (the encoded document) and, unless it is off or on its own
+    port, /metrics to the main app."""
     settings = hub.settings
     metrics = settings.metrics and settings.metrics_port is None
 
@@ -52,12 +53,13 @@ def add_ops_routes(app: QuartTrio, hub: Hub) -> None:
         except RequestEntityTooLarge:
             return Response(b"request body too large\n", status=413, content_type=_TEXT,
                             headers={"Connection": "close"})
-        reply = ops_reply(hub, request.path, metrics=metrics)
+        reply = (200, "application/json", openapi) if request.path == "/openapi.json" else None
+        reply = reply or ops_reply(hub, request.path, metrics=metrics)
         assert reply is not None  # only the paths below are routed here
         status, content_type, body = reply
         return Response(body, status=status, content_type=content_type, headers={"Cache-Control": "no-store"})
 
-    paths = ["/livez", "/readyz", *(["/metrics"] if metrics else [])]
+    paths = ["/livez", "/readyz", "/openapi.json", *(["/metrics"] if metrics else [])]
     for path in paths:
         app.add_url_rule(path, "ops" + path.replace("/", "_"), handle, methods=["GET"])
 
