@@ -113,12 +113,15 @@ def test_fleet_gauges_only_behind_the_setting() -> None:
         server.client.call("workers.status_report", **report("w1", 0, cpu_usage=[5.0, 7.0], memory_used=1024))
         server.client.call("workers.status_report", **report("w1", 1, cpu_usage=[50.0, 70.0], memory_used=2048))
         server.client.call("workers.status_report", **report("w2", 0, gpu_usage=[99.0]))
+        server.client.call("workers.status_report", **report('odd "id"\\\n', 0, memory_used=1.5))
         samples = scrape(server.url)
     fleet = samples["workerhub_worker_stat"]
     assert fleet[(("company", "workerhub"), ("metric", "cpu_usage"), ("variant", "0"), ("worker", "w1"))] == 50.0
     assert fleet[(("company", "workerhub"), ("metric", "cpu_usage"), ("variant", "1"), ("worker", "w1"))] == 70.0
     assert fleet[(("company", "workerhub"), ("metric", "gpu_usage"), ("variant", "0"), ("worker", "w2"))] == 99.0
     assert (("company", "workerhub"), ("metric", "gpu_usage"), ("variant", "0"), ("worker", "w1")) not in fleet
+    odd = (("company", "workerhub"), ("metric", "memory_used"), ("variant", "total"), ("worker", 'odd "id"\\\n'))
+    assert fleet[odd] == 1.5, "label values are escaped"
 
 
 def test_persistence_figures(tmp_path: Path) -> None:
