@@ -22,19 +22,22 @@ from .conftest import JsonApi, StreamApi
 T0 = 1_700_000_000
 
 
-def scrape(base_url: str, path: str = "/metrics", **headers: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
+
+
+def scrape(base_url: str, path: str = "/metrics", **headers: str) -> Samples:
     """``{sample name: {sorted labels: value}}`` of a scrape, parsed by prometheus_client's own parser."""
     r = httpx.get(base_url + path, headers=headers, timeout=10)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
-    out: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    out: Samples = {}
     for family in text_string_to_metric_families(r.text):
         for sample in family.samples:
             out.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
     return out
 
 
-def value(samples: dict[str, dict[tuple[tuple[str, str], ...], float]], name: str, **labels: str) -> float:
+def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get(name, {}).get(tuple(sorted(labels.items())), 0.0)
 
 
@@ -74,8 +77,8 @@ def test_stream_connections_are_counted(hub_server: ServerHandle) -> None:
     with StreamClient(hub_server.stream_url, timeout=10) as client:
         client.call("debug.ping", {})
         during = scrape(hub_server.url)
-    assert value(during, "workerhub_stream_connections_total") == value(before, "workerhub_stream_connections_total") + 1
-    assert value(during, "workerhub_stream_connections_open") == value(before, "workerhub_stream_connections_open") + 1
+    for name in ("workerhub_stream_connections_total", "workerhub_stream_connections_open"):
+        assert value(during, name) == value(before, name) + 1, name
 
 
 CREDENTIALS = ("alice:a-secret-key:acme:alice", "eve:e-secret-key:globex:eve")

@@ -94,7 +94,8 @@ async def test_readyz_is_503_while_the_saved_state_loads_then_200(tmp_path: Path
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(mnt)], check=False, capture_output=True)
+    mount = ["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(mnt)]
+    done = subprocess.run(mount, check=False, capture_output=True)
     if done.returncode != 0:
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:

@@ -1,8 +1,9 @@
 """The operations endpoints over HTTP: on the main Quart app, or on a listener of their own.
 
 ``GET /metrics`` (Prometheus text), ``GET /livez`` and ``GET /readyz`` (Kubernetes probes), and on the main
-app ``GET /openapi.json`` (made by :mod:`workerhub.api.openapi`). None of them needs ClearML credentials: in credentials mode, bind /metrics to a port of its own (``metrics_port``) when
-the main port is reachable by people who should not read fleet figures.
+app ``GET /openapi.json`` (made by :mod:`workerhub.api.openapi`). None of them needs ClearML credentials:
+in credentials mode, bind /metrics to a port of its own (``metrics_port``) when the main port is reachable
+by people who should not read fleet figures.
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 from ..persistence.statistics import FSYNC_BUCKETS
 from ..stats.footprint import retention_footprint
@@ -176,9 +175,14 @@ def _fleet_text(hub: Hub) -> bytes:
     for company, worker, history in hub.live_histories():
         prefix = f'workerhub_worker_stat{{company="{_label(company)}",worker="{_label(worker)}",metric="'
         for (metric, variant), value in sorted(history.latest().items()):
-            number = repr(value) if math.isfinite(value) else floatToGoString(value)
+            number = repr(value) if math.isfinite(value) else _non_finite(value)
             lines.append(f'{prefix}{_label(metric)}",variant="{_label(variant)}"}} {number}\n')
     return "".join(lines).encode()
+
+
+def _non_finite(value: float) -> str:
+    """The text format's spelling (validated reports never carry these)."""
+    return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
 
 
 def _label(value: str) -> str:
