@@ -81,6 +81,8 @@ async def serve(
                 urls = [*urls, await nursery.start(_serve_ops, hub)]
             if on_listening is not None:
                 await on_listening(urls)
+            if settings.persist:
+                log.info("HTTP listening on %s; loading the saved state (/readyz: 503 until loaded)", urls[0])
             # serving: load saved state, snapshot periodically, and a final snapshot once hypercorn has stopped
             async with store.serving(hub):
                 hub.readiness.loaded()
