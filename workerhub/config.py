@@ -97,7 +97,7 @@ class Settings:
     metrics: bool = field(default=True, metadata=_doc("serve Prometheus GET /metrics (--no-metrics: off)"))
     metrics_port: int | None = field(
         default=None,
-        metadata=_doc("serve /metrics, /livez, /readyz on this port only (0 = a free port); default: the HTTP port"),
+        metadata=_doc("serve /metrics on this port instead of the HTTP port, with /livez and /readyz (0: a free port)"),
     )
     metrics_fleet: bool = field(
         default=False,

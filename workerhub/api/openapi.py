@@ -8,6 +8,7 @@ by hand: a call added to the table without a schema fails tests/test_openapi.py.
 
 from __future__ import annotations
 
+import importlib.metadata
 from typing import Any
 
 from .. import errors
@@ -117,10 +118,15 @@ def _text(description: str, statuses: tuple[str, ...] = ("200",)) -> dict[str, A
     }
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("workerhub")
+    except importlib.metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "0.0.0"
+
+
 def openapi_document(settings: Settings) -> dict[str, Any]:
     """The document for a server running with ``settings`` (credentials mode changes the security)."""
-    from .. import __version__  # late: the package imports the server, which imports this module
-
     statuses = _error_statuses()
     paths: dict[str, Any] = {f"/{name}": {"post": _call(name, settings, statuses)} for name in ENDPOINTS}
     paths["/livez"] = _text("Liveness: 200 while the event loop answers")
@@ -140,7 +146,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "openapi": OPENAPI_VERSION,
         "info": {
             "title": "workerhub",
-            "version": __version__,
+            "version": _version(),
             "summary": f"ClearML workers API server (API {ACTUAL_VERSION}+)",
             "description": _DESCRIPTION,
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
