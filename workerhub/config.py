@@ -145,6 +145,17 @@ class Settings:
                 f"setting 'max_api_version' must be a version X.Y >= 2.4, not {self.max_api_version!r}"
             )
 
+    # --- operations (docs/operations.md) ---
+    metrics: bool = field(default=True, metadata=_doc("serve Prometheus GET /metrics (--no-metrics: off)"))
+    metrics_port: int | None = field(
+        default=None,
+        metadata=_doc("serve /metrics on this port instead of the HTTP port, with /livez and /readyz (0: a free port)"),
+    )
+    metrics_fleet: bool = field(
+        default=False,
+        metadata=_doc("add the last value of every live worker's stats to /metrics (one series per worker x stat)"),
+    )
+
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated like any other source."""
         return Settings.from_mapping({**self.as_dict(), **changes})

@@ -35,6 +35,7 @@ __all__ = [
     "DataError",
     "ServerError",
     "ServiceUnavailable",
+    "MethodNotAllowed",
 ]
 
 
@@ -210,10 +211,16 @@ class ServerError(WorkerhubError):
 
 
 class ServiceUnavailable(WorkerhubError):
-    """The stream transport is at a capacity limit (connections, buffered bytes): the connection is closed.
-
-    Only for transport capacity, which frees itself within seconds; a limit on stored state (workers,
-    histories, memory) is a 400, since retrying it cannot succeed.
+    """503: the server cannot take the call now, for a reason that passes by itself within seconds: the
+    stream transport is at a capacity limit (connections, buffered bytes; the connection is closed), or the
+    server is starting and its saved state is still loading. ClearML clients retry it. A limit on stored
+    state (workers, histories, memory) is a 400 instead, since retrying it cannot succeed.
     """
 
     code, subcode, base = 503, 0, "service unavailable"
+
+
+class MethodNotAllowed(WorkerhubError):
+    """An HTTP method other than GET, POST or PUT (and OPTIONS) on a call path."""
+
+    code, subcode, base = 405, 0, "method not allowed"

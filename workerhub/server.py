@@ -6,6 +6,8 @@ import logging
 import math
 import resource
 from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
 
 import trio
 from hypercorn.config import Config as HypercornConfig
@@ -15,6 +17,7 @@ from .actors import Hub, open_hub
 from .api import create_app
 from .clock import Clock
 from .config import Settings
+from .ops.http import ops_app
 from .persistence import open_store
 from .stats.footprint import retention_footprint
 from .stream import serve_stream
@@ -53,6 +56,7 @@ async def serve(
     *,
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
     clock: Clock | None = None,
+    on_listening: Callable[[list[str]], Awaitable[None]] | None = None,
     task_status: trio.TaskStatus[tuple[Hub, list[str]]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the workers API over HTTP until ``shutdown_trigger`` returns or the task is cancelled.
@@ -62,26 +66,58 @@ async def serve(
     With ``settings.msgpack_port`` set, the msgpack stream is served too, on that port. In-flight HTTP
     requests finish (up to 5 s) before the hub stops; stream connections are closed when HTTP has stopped.
     ``task_status.started((hub, urls))`` reports the hub and the bound URLs, port 0 resolved to the real
-    port: the HTTP URLs, then ``msgpack://host:port`` when the stream is on.
+    port: the HTTP URLs, then ``http://host:port/metrics`` when ``metrics_port`` is set, then
+    ``msgpack://host:port`` when the stream is on.
+
+    Start order (docs/operations.md): the HTTP listener (and the metrics one) comes up first, so that
+    ``/livez`` and ``/readyz`` answer while a large snapshot loads (``/readyz`` 503, workers.* calls 503);
+    ``on_listening(urls)``, when given, is awaited then, before the load (tests hold a start there). Once
+    the state is loaded the stream starts and ``task_status.started`` reports the server ready.
     """
     settings = settings or Settings()
     _log_footprint(settings)
     _raise_fd_limit(settings)
     async with open_store(settings) as store, open_hub(settings, clock=clock, store=store) as hub:
-        # serving: load saved state, snapshot periodically, and a final snapshot once hypercorn has stopped
-        async with store.serving(hub):
-            config = _hypercorn_config(settings)
-            async with trio.open_nursery() as nursery:
+        hub.readiness.loading()
+        config = _hypercorn_config(settings)
+        http_stopped = trio.Event()
+        async with trio.open_nursery() as nursery:
 
-                async def http(task_status: trio.TaskStatus[list[str]]) -> None:
-                    app = create_app(hub)
-                    await hypercorn_serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)
-                    nursery.cancel_scope.cancel()  # HTTP has shut down gracefully: stop the stream listener too
+            async def http(task_status: trio.TaskStatus[list[str]]) -> None:
+                app = create_app(hub)
+                await hypercorn_serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)
+                http_stopped.set()
 
-                urls: list[str] = await nursery.start(http)
-                if settings.msgpack_port is not None:
-                    urls = [*urls, await nursery.start(serve_stream, hub)]
-                task_status.started((hub, urls))
+            urls: list[str] = await nursery.start(http)
+            if settings.metrics and settings.metrics_port is not None:
+                urls = [*urls, await nursery.start(_serve_ops, hub)]
+            if on_listening is not None:
+                await on_listening(urls)
+            if settings.persist:
+                log.info("HTTP listening on %s; loading the saved state (/readyz: 503 until loaded)", urls[0])
+            # serving: load saved state, snapshot periodically, and a final snapshot once hypercorn has stopped
+            async with store.serving(hub):
+                hub.readiness.loaded()
+                async with trio.open_nursery() as listeners:
+                    if settings.msgpack_port is not None:
+                        urls = [*urls, await listeners.start(serve_stream, hub)]
+                    task_status.started((hub, urls))
+                    await http_stopped.wait()
+                    listeners.cancel_scope.cancel()  # HTTP has shut down gracefully: stop the stream too
+            nursery.cancel_scope.cancel()  # and the metrics listener, once the final snapshot is written
+
+
+async def _serve_ops(hub: Hub, task_status: trio.TaskStatus[str]) -> None:
+    """The metrics listener on ``metrics_port``: /metrics, /livez, /readyz only, on the same host."""
+    settings = hub.settings
+    config = _hypercorn_config(settings)
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    config.bind = [f"{host}:{settings.metrics_port}"]
+
+    app: Any = ops_app(hub)  # a bare ASGI callable; hypercorn's type wants its framework union
+    async with trio.open_nursery() as nursery:
+        urls: list[str] = await nursery.start(partial(hypercorn_serve, app, config))
+        task_status.started(urls[0] + "/metrics")
 
 
 def _log_footprint(settings: Settings) -> None:

@@ -32,6 +32,8 @@ from ..errors import (
     WorkerStatsNotFound,
 )
 from ..messages import DEFAULT_IDENTITY, ActivityQuery, Identity, RegisterRequest, StatsQuery, StatusReport
+from ..ops.metrics import Metrics
+from ..ops.probes import Readiness
 from ..persistence.gate import WriteGate
 from ..persistence.memory import MemoryStore
 from ..persistence.store import HubState, Store
@@ -77,6 +79,8 @@ class Hub:
         self._companies: dict[str, _Company] = {}
         self.writes = WriteGate()  # every mutation passes it; a snapshot closes it for a consistent cut
         self.memory = MemoryLimit(settings.max_memory_mb)
+        self.metrics = Metrics(self)  # /metrics: request counters, and what the hub holds read at scrape time
+        self.readiness = Readiness(self)  # /readyz; serve() marks the state loading while it reads the disk
 
     # --- registry ----------------------------------------------------------------------------------------
 
@@ -479,6 +483,29 @@ class Hub:
             "histories": sum(len(c.histories) for c in self._companies.values()),
             "reports": sum(len(h) for c in self._companies.values() for h in c.histories.values()),
         }
+
+    def company_statistics(self) -> dict[str, dict[str, int]]:
+        """Per company: live ``workers``, retained ``histories``, ``reports`` and stat ``values`` (for /metrics)."""
+        mono = self.clock.monotonic()
+        return {
+            company_id: {
+                "workers": sum(1 for a in c.actors.values() if a.alive(mono)),
+                "histories": len(c.histories),
+                "reports": sum(len(h) for h in c.histories.values()),
+                "values": sum(sum(h.counts.values()) for h in c.histories.values()),
+            }
+            for company_id, c in self._companies.items()
+        }
+
+    def live_histories(self) -> Iterator[tuple[str, str, WorkerHistory]]:
+        """``(company, worker id, history)`` of every live worker, once per id (for /metrics' fleet gauges)."""
+        mono = self.clock.monotonic()
+        for company_id, c in list(self._companies.items()):
+            seen = {a.state.id for a in c.actors.values() if a.alive(mono)}
+            for worker_id in sorted(seen):
+                history = c.histories.get(worker_id)
+                if history is not None:
+                    yield company_id, worker_id, history
 
 
 def _check_range(from_date: float, to_date: float) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -16,7 +17,15 @@ import trio
 import trio.testing
 
 from ..actors import Hub
-from ..errors import BadRequest, EndpointNotFound, Forbidden, InvalidVersion, ValidationError
+from ..errors import (
+    BadRequest,
+    EndpointNotFound,
+    Forbidden,
+    InvalidVersion,
+    ServiceUnavailable,
+    ValidationError,
+    WorkerhubError,
+)
 from ..messages import DEFAULT_IDENTITY, Identity
 from . import parse
 from .auth import Authenticator
@@ -126,9 +135,21 @@ def _require_testing(hub: Hub, name: str) -> None:
         raise Forbidden(f"{name} is only available when the server runs in testing mode (--testing)")
 
 
+# Ten years. Found by fuzzing: a jump of 1e18 s left trio's clock where a float cannot hold a millisecond
+# (its spacing there is 128 s), every short sleep expired at once and the server spun, never answering.
+_MAX_JUMP = 10 * 365 * 86400
+
+
+def _check_jump(body: Any) -> None:
+    seconds = body.get("seconds") if isinstance(body, dict) else None
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and seconds > _MAX_JUMP:
+        raise ValidationError(f"seconds must be at most {_MAX_JUMP} (ten years)", field="seconds")
+
+
 async def _advance_clock(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
     """debug.advance_clock {seconds}: move time forward; expired workers are gone when it returns."""
     _require_testing(hub, "debug.advance_clock")
+    _check_jump(body)
     seconds = body.get("seconds") if isinstance(body, dict) else None
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < math.inf:
         raise ValidationError("seconds must be a finite number of seconds >= 0", field="seconds")
@@ -195,14 +216,32 @@ def _as_tuple(version: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
+# Calls that touch no hub state: answered while the saved state is still loading.
+_STATELESS = frozenset({"auth.login", "debug.ping"})
+
+
 async def dispatch(
     hub: Hub, name: str, body: Any, ctx: CallContext, version: str | None = None
 ) -> dict[str, Any]:
-    """Run call ``name`` (already resolved) at the requested ``version`` and return its ``data``.
+    """Run call ``name`` (already resolved) at the requested ``version`` and return its ``data``; counted
+    in /metrics, for both transports.
 
     The one place the dialect is chosen: ``version`` capped at ``max_api_version`` (``None``: the
     context's own dialect).
     """
-    if version is not None:
-        ctx = replace(ctx, dialect=dialect_for(version, hub.settings.max_api_version))
-    return await ENDPOINTS[name].handler(hub, body, ctx)
+    started = time.perf_counter()
+    code = 500
+    try:
+        if not hub.readiness.serving and name not in _STATELESS:
+            # Not queued: a large snapshot loads for minutes, and ClearML clients retry a 503 on their own.
+            raise ServiceUnavailable("the server is starting: its saved state is loading; retry shortly")
+        if version is not None:
+            ctx = replace(ctx, dialect=dialect_for(version, hub.settings.max_api_version))
+        data = await ENDPOINTS[name].handler(hub, body, ctx)
+        code = 200
+        return data
+    except WorkerhubError as exc:
+        code = exc.code
+        raise
+    finally:
+        hub.metrics.observe(name, code, time.perf_counter() - started)

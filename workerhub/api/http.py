@@ -11,15 +11,21 @@ import logging
 import uuid
 from typing import Any
 
+import orjson
+import werkzeug.exceptions
 from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..actors import Hub
-from ..errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, WorkerhubError
+from ..errors import BadRequest, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, WorkerhubError
 from ..messages import Identity
+from ..ops.http import add_ops_routes
 from . import auth, codec
 from .auth import Authenticator
+from .endpoints import DEFAULT_VERSION
+from .envelope import error_envelope
+from .openapi import openapi_document
 from .pipeline import run_call
 
 __all__ = ["create_app"]
@@ -92,11 +98,27 @@ def create_app(hub: Hub) -> QuartTrio:
             return Response(b"", status=200, headers={"Connection": "close"})
         return Response(b"", status=200)
 
+    async def not_allowed(error: Exception) -> Response:
+        # An envelope, not werkzeug's HTML 405, for any other method (DELETE, TRACE, QUERY...): every reply
+        # on a call path is one (found by fuzzing from /openapi.json).
+        try:
+            await request.get_data(cache=False)
+        except RequestEntityTooLarge:
+            pass
+        exc = MethodNotAllowed(f"{request.method}; use {', '.join(_METHODS)}")
+        status, reply = error_envelope(request.path.strip("/"), DEFAULT_VERSION, uuid.uuid4().hex, None, exc)
+        media = codec.reply_type(request.headers.get("Accept"), request.headers.get("Content-Type"))
+        headers = {"Allow": ", ".join([*_METHODS, "OPTIONS"]), "Connection": "close"}
+        return Response(codec.encode_body(reply, media), status=status, content_type=media, headers=headers)
+
     # No automatic OPTIONS on these rules: quart's would answer without draining the body.
     app.add_url_rule("/", "root", call, methods=_METHODS, provide_automatic_options=False)
     app.add_url_rule("/<path:path>", "call", call, methods=_METHODS, provide_automatic_options=False)
     app.add_url_rule("/", "root_options", options, methods=["OPTIONS"])
     app.add_url_rule("/<path:path>", "options", options, methods=["OPTIONS"])
+    app.register_error_handler(werkzeug.exceptions.MethodNotAllowed, not_allowed)
+    # GET /livez, /readyz, /metrics, /openapi.json: no ClearML auth, no envelope
+    add_ops_routes(app, hub, openapi=orjson.dumps(openapi_document(hub.settings)))
     return app
 
 

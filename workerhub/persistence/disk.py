@@ -35,6 +35,7 @@ from .format import PersistenceError, encode_record, frame
 from .journal import Journal, scan_journal, segment_path, segments
 from .memory import MemoryStore
 from .snapshot import SNAPSHOT_NAME, SnapshotInfo, read_snapshot, write_snapshot
+from .statistics import PersistenceStatistics
 from .store import Store
 
 if TYPE_CHECKING:
@@ -93,6 +94,7 @@ class DiskStore:
         self._changes = 0  # appends since the last snapshot's cut
         self._saved = False  # a snapshot of the current state (but for _changes) is on disk
         self._snapshot_lock = trio.Lock()
+        self.statistics = PersistenceStatistics()  # read at scrape time by /metrics and /readyz
         self._lock_fd = self._lock_directory()
 
     def _lock_directory(self) -> int | None:
@@ -132,6 +134,7 @@ class DiskStore:
             raise DataError("the store is not open")
         ticket = journal.write(frame(encode_record(op, identity, payload, ip, at)))
         self._changes += 1
+        self.statistics.journal_appends += 1
         if self.journal_fsync == "always":
             await journal.sync(ticket)
 
@@ -169,6 +172,7 @@ class DiskStore:
             expired = hub.restore(state)
             first = int(header["journal"])
             self._saved = True
+            self.statistics.last_snapshot_at = float(header["created_at"])
             log.info(
                 "loaded %s: %d workers (%d expired while the server was down), %d histories",
                 snapshot_path, len(state.workers) - expired, expired, len(state.histories),
@@ -189,10 +193,11 @@ class DiskStore:
         # of a restored worker that later expires, ~5 KB each, once).
         gc.collect()
         gc.freeze()
-        self._journal = Journal(directory, max(scan.segments, default=first - 1) + 1)
+        self._journal = Journal(directory, max(scan.segments, default=first - 1) + 1, self.statistics)
         try:
             self._journal.open()
         except OSError as exc:
+            self.statistics.journal_error = f"{directory} is not writable: {exc.strerror}"
             log.error(
                 "%s is not writable (%s): serving what was loaded, but every register, unregister and "
                 "status_report fails with 500/100 until the journal can be written", directory, exc.strerror,
@@ -221,10 +226,12 @@ class DiskStore:
                 info = await trio.to_thread.run_sync(write_snapshot, self.directory, state, cut)
             except OSError as exc:
                 self._changes += changes
+                self.statistics.snapshot_failures += 1
                 log.error("snapshot failed (%s); the journal keeps every change, retrying later", exc.strerror)
                 return None
             await trio.to_thread.run_sync(_drop_segments_before, self.directory, cut)
             self.last_snapshot, self._saved = info, True
+            self.statistics.snapshot_done(state.wall, info.seconds, info.size)
             log.info(
                 "snapshot: %d workers, %d histories, %.1f MB in %.2f s (requests held for the cut: %.1f ms)",
                 info.workers, info.histories, info.size / 1e6, info.seconds, self.last_cut_seconds * 1000,

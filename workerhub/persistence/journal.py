@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -38,6 +39,7 @@ from .format import (
     read_frames,
     unpack,
 )
+from .statistics import PersistenceStatistics
 
 __all__ = ["Journal", "JournalScan", "scan_journal", "segment_path", "segments"]
 
@@ -76,8 +78,9 @@ class Journal:
     segments in number order replays records in the order they were written.
     """
 
-    def __init__(self, directory: str, first: int) -> None:
+    def __init__(self, directory: str, first: int, statistics: PersistenceStatistics | None = None) -> None:
         self.directory = directory
+        self.statistics = statistics or PersistenceStatistics()  # read by /metrics and /readyz
         self.segment = -1  # number of the open segment (the last one opened)
         self._next = first  # the next unused segment number
         self._fd: int | None = None
@@ -123,7 +126,8 @@ class Journal:
             try:
                 self.open()
             except OSError as exc:
-                raise DataError(f"journal not writable: {_reason(exc)}") from exc
+                self.statistics.journal_error = f"journal not writable: {_reason(exc)}"
+                raise DataError(self.statistics.journal_error) from exc
         fd = self._fd
         assert fd is not None
         try:
@@ -134,7 +138,9 @@ class Journal:
             except OSError:
                 pass  # then it is a torn tail: dropped (with a warning) at the next start
             self._abandon()
-            raise DataError(f"journal write failed: {_reason(exc)}") from exc
+            self.statistics.journal_error = f"journal write failed: {_reason(exc)}"
+            raise DataError(self.statistics.journal_error) from exc
+        self.statistics.journal_error = None
         self._offset += len(record)
         self._written += len(record)
         return self._written
@@ -147,13 +153,16 @@ class Journal:
             if self._failed >= ticket or self._fd is None:
                 raise DataError("journal fsync failed")
             fd, upto, dir_dirty = self._fd, self._written, self._dir_dirty
+            started = time.perf_counter()
             try:
                 await trio.to_thread.run_sync(_fsync, fd, self.directory if dir_dirty else None)
             except OSError as exc:
                 log.error("journal fsync failed (%s): abandoning segment %d", _reason(exc), self.segment)
+                self.statistics.journal_error = f"journal fsync failed: {_reason(exc)}"
                 self._failed = upto
                 self._abandon()
                 raise DataError(f"journal fsync failed: {_reason(exc)}") from exc
+            self.statistics.fsync_done(time.perf_counter() - started)
             if self._fd == fd:
                 self._dir_dirty = False
             self._synced = max(self._synced, upto)

@@ -438,6 +438,18 @@ class WorkerHistory:
             if i < j:
                 out.append((t, days[start], i, j, start + i * size))
 
+    def latest(self) -> dict[SeriesKey, float]:
+        """The values of the newest raw report (by report time), ``{}`` when no raw row is left.
+
+        O(columns): one row of the newest chunk; for the /metrics fleet gauges, read at every scrape.
+        """
+        if not self._chunks:
+            return {}
+        chunk = self._chunks.peekitem(-1)[1]
+        row = chunk.vals[chunk.n - 1]
+        values, keys = row.tolist(), SERIES.keys
+        return {keys[c]: values[c] for c in np.flatnonzero(~np.isnan(row)).tolist()}
+
     # --- invariants --------------------------------------------------------------------------------------
 
     def _check(self) -> None:

@@ -97,7 +97,8 @@ async def serve_stream(
             return
         budget.connections += 1
         try:
-            await _Connection(hub, stream, authenticator, budget).run()
+            with hub.metrics.stream_connection():
+                await _Connection(hub, stream, authenticator, budget).run()
         finally:
             budget.connections -= 1
 
