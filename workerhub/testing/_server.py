@@ -22,7 +22,7 @@ from ..actors import Hub
 from ..config import Settings
 from ..server import serve
 from ._client import Client
-from ..stream import STREAM_SCHEME
+from ..stream.server import STREAM_SCHEME
 
 __all__ = ["ServerHandle", "ServerStartError", "ServerStoppedError", "check_seconds", "running_server"]
 
