@@ -111,18 +111,11 @@ class ServerHandle:
         unregister answers 400/1004. Workers with later deadlines are untouched.
         """
         seconds = check_seconds(seconds)
-        self.run(self._advance, seconds)
+        self.run(self.hub.clock.advance_settled, seconds)
 
     def statistics(self) -> dict[str, int]:
         """What the hub holds right now: ``companies``, ``workers``, ``histories``, ``reports`` counts."""
         return self.run_sync(self.hub.statistics)
-
-    async def _advance(self, seconds: float) -> None:
-        # Settle first: a response still being sent when time jumps could see its timeouts fire.
-        await trio.testing.wait_all_tasks_blocked()
-        self.hub.advance_clock(seconds)
-        # let the expired actors' tasks run to completion, so state is settled when we return
-        await trio.testing.wait_all_tasks_blocked()
 
     def _check_running(self) -> None:
         if self._stopped:
