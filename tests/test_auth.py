@@ -19,7 +19,7 @@ from workerhub.config import Settings, SettingsError
 from workerhub.messages import DEFAULT_IDENTITY, Identity
 from workerhub.testing import ServerHandle, running_server
 
-from .conftest import APIS, JsonApi
+from .support import APIS, JsonApi
 
 SECRET = "test-secret-" + "x" * 64
 CREDENTIALS = ("alice-key:alice-secret:acme:alice", "bob-key:bob-secret:acme", "plain-key:plain-secret")

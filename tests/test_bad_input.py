@@ -9,8 +9,7 @@ import pytest
 
 from workerhub.stats.aggregate import MAX_BUCKETS
 
-from .conftest import JsonApi
-from .support import BASE_S, ms, report
+from .support import BASE_S, JsonApi, ms, report
 
 V400_12 = (400, 12)
 

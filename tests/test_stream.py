@@ -18,7 +18,7 @@ from workerhub.client import StreamClient, StreamError
 from workerhub.stream import FrameDecoder, encode_frame, encode_request
 from workerhub.testing import ServerHandle, running_server
 
-from .conftest import JsonApi
+from .support import JsonApi
 
 REPORT = {"worker": "w1", "timestamp": 1_700_000_000_000, "machine_stats": {"cpu_usage": [10, 20]}}
 

@@ -124,6 +124,7 @@ def test_reset_clears_everything(workerhub: ServerHandle) -> None:
     for i in range(20):
         client.call("workers.register", worker=f"w{i}", timeout=600, queues=["q"])
         report(client, f"w{i}", T0 + i, cpu_usage=[i + 1.0], memory_used=100 + i)
+    real_start = client.call("workers.get_all", last_seen=0)["workers"][0]["register_time"]
     workerhub.advance_clock(3600 * 5)  # all expired, histories stay
     report(client, "late", T0 + 30, gpu_usage=[1.0])
     assert workerhub.statistics()["histories"] == 21
@@ -143,8 +144,9 @@ def test_reset_clears_everything(workerhub: ServerHandle) -> None:
     # wall time is real again: a new registration is stamped "now", not 5 h ahead
     client.call("workers.register", worker="fresh", timeout=60)
     (fresh,) = client.call("workers.get_all")["workers"]
-    assert fresh["register_time"] < wall_before
-    assert _iso_to_epoch(fresh["register_time"]) == pytest.approx(time.time(), abs=5)
+    # (ordered against the server's own stamps: after the first registration, well before the 5 h jump)
+    assert _iso_to_epoch(real_start) <= _iso_to_epoch(fresh["register_time"])
+    assert _iso_to_epoch(fresh["register_time"]) < _iso_to_epoch(wall_before) - 3600 * 4
 
 
 def _iso_to_epoch(iso: str) -> float:
@@ -360,13 +362,12 @@ def test_docs_example_passes_in_a_separate_pytest_run(outside_project: Path) -> 
         "async def test_forgot_the_clock(workerhub_hub):\n"
         "    pass\n"
     )
-    started = time.perf_counter()
+    # no sleeping: its 600 s timeouts pass in milliseconds, else _pytest's timeout fails this test
     run = _pytest(outside_project, "-rf")  # the plugin comes from the installed pytest11 entry point
     output = run.stdout + run.stderr
     assert "1 failed, 4 passed" in run.stdout, output
     assert "FAILED test_forgot_clock.py::test_forgot_the_clock" in run.stdout, output
     assert "request pytest-trio's `mock_clock` fixture" in run.stdout, output
-    assert time.perf_counter() - started < 60  # no sleeping: 600 s timeouts in milliseconds
 
 
 def test_docs_example_with_explicit_plugin_and_no_autoload(outside_project: Path) -> None:

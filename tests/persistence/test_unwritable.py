@@ -15,7 +15,7 @@ import pytest
 
 from workerhub.testing import running_server
 
-from ..conftest import JsonApi
+from ..support import JsonApi
 
 T0 = 1_700_000_000
 
