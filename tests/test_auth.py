@@ -360,10 +360,9 @@ def test_auth_from_env_and_cli() -> None:
     assert creds["c"].identity == Identity("acme", "carol", "acme", "carol")
     assert creds["a"].identity.company == DEFAULT_IDENTITY.company
 
-    from workerhub.cli import _parser
+    from workerhub.cli import serve_settings
 
-    args = _parser().parse_args(["serve", "--auth", "a:b", "--auth", "c:d:acme"])
-    assert Settings.load(env={}, overrides={"auth": args.auth}).auth == ("a:b", "c:d:acme")
+    assert serve_settings(["--auth", "a:b", "--auth", "c:d:acme"], env={}).auth == ("a:b", "c:d:acme")
 
 
 def test_cli_refuses_bad_auth_before_serving(capsys: pytest.CaptureFixture[str]) -> None:
