@@ -235,7 +235,8 @@ def test_credentials_mode_needs_a_token_per_request() -> None:
     with running_server(msgpack_port=0, auth=("k:" + "s" * 32 + ":acme:bob",)) as server:
         assert server.stream_url is not None
         basic = base64.b64encode(("k:" + "s" * 32).encode()).decode()
-        token = httpx.get(f"{server.url}/auth.login", headers={"Authorization": f"Basic {basic}"}).json()["data"]["token"]
+        login = httpx.get(f"{server.url}/auth.login", headers={"Authorization": f"Basic {basic}"})
+        token = login.json()["data"]["token"]
         with StreamClient(server.stream_url, timeout=10) as anonymous:
             assert anonymous.call("workers.get_all", {}).meta["result_subcode"] == 20
             assert anonymous.call("debug.ping", {}).status == 200

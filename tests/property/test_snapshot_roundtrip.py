@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from workerhub import Clock, Settings
 from workerhub.actors import Hub, open_hub
 from workerhub.errors import WorkerhubError
-from workerhub.messages import ActivityQuery, Identity, RegisterRequest, StatsItem, StatsQuery, StatusReport
+from workerhub.messages import Identity, RegisterRequest, StatusReport
 from workerhub.persistence.format import decode_record, encode_record
 from workerhub.persistence.snapshot import read_snapshot, write_snapshot
 

@@ -150,7 +150,7 @@ def _merge_query(body: Any, args: Any) -> Any:
     if not isinstance(body, dict):
         return body
     merged = dict(body)
-    for key in args.keys():
+    for key in args:  # a MultiDict: each key once, its values by getlist
         values = [_scalar(v) for v in args.getlist(key)]
         is_list = key.endswith("[]")
         key = key.removesuffix("[]")

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import dense
-from .columns import SERIES, TIER_MS, RawChunk
+from .columns import SERIES, TIER_MS
 from .history import WorkerHistory
 
 __all__ = ["fleet_stats", "fleet_activity"]
@@ -50,8 +50,11 @@ def _clamp(histories: Iterable[WorkerHistory], lo: int, hi: int) -> tuple[int, i
     return (lo2, hi2) if lo2 <= hi2 else (lo, lo)
 
 
-def _ramp(starts: list[int], lengths: list[int], sizes: list[int], offsets: list[int], base: int, step: int) -> np.ndarray:
-    """Group ids of consecutive tier slots: part ``k`` has ``lengths[k]`` slots of ``sizes[k]`` ms from ``starts[k]``."""
+def _ramp(
+    starts: list[int], lengths: list[int], sizes: list[int], offsets: list[int], base: int, step: int
+) -> np.ndarray:
+    """Group ids of consecutive tier slots: part ``k`` has ``lengths[k]`` slots of ``sizes[k]`` ms from
+    ``starts[k]``."""
     if len(set(lengths)) == 1 and len(set(sizes)) == 1:  # the usual case: a broadcast, no repeats
         ramp = np.arange(lengths[0], dtype=np.int64) * sizes[0]
         first = np.array(starts, np.int64) - base
@@ -62,7 +65,9 @@ def _ramp(starts: list[int], lengths: list[int], sizes: list[int], offsets: list
     return (slot_start - base) // step + np.repeat(np.array(offsets, np.int64), n)
 
 
-def _merge_sorted(g1: np.ndarray, a1: list[np.ndarray], g2: np.ndarray, a2: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+def _merge_sorted(
+    g1: np.ndarray, a1: list[np.ndarray], g2: np.ndarray, a2: list[np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """Union of two partial sets, each with unique ascending groups: (−min, max, sum, count) combined."""
     if not len(g2):
         return g1, a1

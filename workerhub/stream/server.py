@@ -21,8 +21,8 @@ import msgpack
 import trio
 
 from ..actors import Hub
-from ..api.endpoints import DEFAULT_VERSION, CallContext, dispatch, resolve
 from ..api.auth import Authenticator
+from ..api.endpoints import DEFAULT_VERSION, CallContext, dispatch, resolve
 from ..api.envelope import envelope, error_envelope
 from ..errors import BadRequest, EndpointNotFound, PayloadTooLarge, ServerError, WorkerhubError
 from .framing import FrameDecoder, decode_request, encode_reply

@@ -21,8 +21,8 @@ import trio.testing
 from ..actors import Hub
 from ..config import Settings
 from ..server import serve
-from ._client import Client
 from ..stream.server import STREAM_SCHEME
+from ._client import Client
 
 __all__ = ["ServerHandle", "ServerStartError", "ServerStoppedError", "check_seconds", "running_server"]
 
@@ -137,7 +137,8 @@ def running_server(**settings: Any) -> Iterator[ServerHandle]:
 
     ``settings`` are :class:`~workerhub.config.Settings` fields, e.g. ``default_timeout=30``; ``port``
     defaults to 0 (a free port) and ``testing`` is always on (the clock can be advanced, ``debug.reset``
-    and ``debug.advance_clock`` answer); state is kept in memory unless ``data_dir`` is given. Ready when the block is entered (a few ms after the call).
+    and ``debug.advance_clock`` answer); state is kept in memory unless ``data_dir`` is given. Ready when the
+    block is entered (a few ms after the call).
 
     >>> with running_server() as server:                               # doctest: +SKIP
     ...     server.client.call("workers.register", worker="w1", timeout=30)
