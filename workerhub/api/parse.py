@@ -124,7 +124,8 @@ def parse_status_report(body: Any, *, record_zero: bool = False) -> StatusReport
 
 
 def parse_last_seen(body: Any) -> int | None:
-    return _cast_int(_object(body), "last_seen", 3600)
+    last_seen: int | None = _cast_int(_object(body), "last_seen", 3600)
+    return last_seen
 
 
 # --- JSON-schema-style fields -----------------------------------------------------------------------------
@@ -177,7 +178,7 @@ def _stats_item(raw: Any, index: int) -> StatsItem:
         agg = "avg"
     elif agg not in _AGGREGATIONS:
         raise _invalid(f"{where}.{name}", f"must be one of avg, min, max, not {_repr(agg)}")
-    return StatsItem(key, agg)
+    return StatsItem(key, agg)  # type: ignore[arg-type]  # checked against _AGGREGATIONS above
 
 
 def parse_stats_query(body: Any) -> StatsQuery:

@@ -44,7 +44,8 @@ class AsyncStreamClient:
             if self._failure is not None:
                 raise self._failure
             request_id = next(self._ids)
-            done, box = trio.Event(), []
+            done = trio.Event()
+            box: list[Reply] = []
             self._waiting[request_id] = (done, box)
             try:
                 async with self._send_lock:

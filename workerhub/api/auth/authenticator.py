@@ -143,8 +143,7 @@ class Authenticator:
     def login(self, identity: Identity, body: Any = None) -> dict[str, Any]:
         """``auth.login``'s ``data``: a token for ``identity``. ``expiration_sec`` in the body (the SDK sends it
         as a query parameter when configured) shortens the lifetime; it is capped at 30 days."""
-        lifetime = body.get("expiration_sec") if isinstance(body, Mapping) else None
-        if not is_number(lifetime) or not lifetime > 0:
-            lifetime = None
+        requested = body.get("expiration_sec") if isinstance(body, Mapping) else None
+        lifetime = float(requested) if is_number(requested) and requested > 0 else None
         log.debug("auth.login: token for company %s, user %s", identity.company, identity.user)
         return {"token": self.issue_token(identity, lifetime)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 import jwt
 
@@ -108,7 +108,7 @@ class TokenSigner:
         return _identity_from_claim(claims["identity"]), exp, nbf
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float]:
     """An int or float that is not a bool (JSON numbers as claims and body fields carry them)."""
     return not isinstance(value, bool) and isinstance(value, (int, float))
 
