@@ -140,10 +140,12 @@ def running_server(**settings: Any) -> Iterator[ServerHandle]:
     and ``debug.advance_clock`` answer); state is kept in memory unless ``data_dir`` is given. Ready when the
     block is entered (a few ms after the call).
 
-    >>> with running_server() as server:                               # doctest: +SKIP
+    >>> with running_server() as server:
     ...     server.client.call("workers.register", worker="w1", timeout=30)
     ...     server.advance_clock(31)
-    ...     assert server.client.call("workers.get_all", last_seen=0)["workers"] == []
+    ...     server.client.call("workers.get_all", last_seen=0)["workers"]
+    {}
+    []
 
     Raises :class:`ServerStartError` when the server cannot start (port in use, ...) and
     :class:`~workerhub.config.SettingsError` for an unknown setting or a value of the wrong type.
