@@ -4,12 +4,14 @@
   :class:`StreamApi`), a fixed interval-aligned epoch and one-line calls. Times: ``BASE_S`` is epoch
   **seconds**, aligned to 3600 (so to every interval used here); report timestamps are epoch
   **milliseconds** (``ms(offset_s)``), as ClearML agents send them.
+- Stream tests: :class:`RawConn` (a bare socket speaking frames) and :func:`code`.
 - In-process hub tests (persistence, properties): :func:`leaf` and :func:`answers`.
 - History property tests: the :func:`reports` strategy and :func:`ingest`.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +25,7 @@ from workerhub.client import Reply, StreamClient
 from workerhub.errors import WorkerhubError
 from workerhub.messages import ActivityQuery, Identity, StatsItem, StatsQuery
 from workerhub.stats import WorkerHistory
+from workerhub.stream import FrameDecoder
 from workerhub.testing import ServerHandle
 
 # --- endpoint tests: one API per transport and codec -----------------------------------------------------
@@ -95,6 +98,41 @@ class StreamApi:
         reply = self.call(name, body)
         assert reply.ok, reply.meta
         return reply.data
+
+
+# --- stream tests: raw frames ---------------------------------------------------------------------------
+
+
+class RawConn:
+    """A bare socket speaking frames, to send what a well-behaved client never would."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.removeprefix("msgpack://").rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=10)
+        self.decoder = FrameDecoder(limit=1 << 30)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def replies(self, n: int) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        while len(out) < n:
+            out += [msgpack.unpackb(f, raw=False) for f in self.decoder.frames()]
+            if len(out) >= n:
+                break
+            data = self.sock.recv(65536)
+            assert data, f"connection closed after {len(out)} of {n} replies"
+            self.decoder.feed(data)
+        return out
+
+    def closed(self) -> bool:
+        """True once the server has closed its side (after any replies already read)."""
+        return self.sock.recv(1) == b""
+
+
+def code(reply: dict[str, Any]) -> tuple[int, int]:
+    """``(result_code, result_subcode)`` of a raw reply map."""
+    return reply["meta"]["result_code"], reply["meta"]["result_subcode"]
 
 
 # --- endpoint tests: an epoch and one-line calls ---------------------------------------------------------

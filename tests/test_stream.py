@@ -6,7 +6,6 @@ only the stream has.
 
 from __future__ import annotations
 
-import socket
 import struct
 from collections.abc import Iterator
 from typing import Any
@@ -18,36 +17,9 @@ from workerhub.client import StreamClient, StreamError
 from workerhub.stream import FrameDecoder, encode_frame, encode_request
 from workerhub.testing import ServerHandle, running_server
 
-from .support import JsonApi
+from .support import JsonApi, RawConn, code
 
 REPORT = {"worker": "w1", "timestamp": 1_700_000_000_000, "machine_stats": {"cpu_usage": [10, 20]}}
-
-
-class RawConn:
-    """A bare socket speaking frames, to send what a well-behaved client never would."""
-
-    def __init__(self, url: str) -> None:
-        host, port = url.removeprefix("msgpack://").rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=10)
-        self.decoder = FrameDecoder(limit=1 << 30)
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def replies(self, n: int) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        while len(out) < n:
-            out += [msgpack.unpackb(f, raw=False) for f in self.decoder.frames()]
-            if len(out) >= n:
-                break
-            data = self.sock.recv(65536)
-            assert data, f"connection closed after {len(out)} of {n} replies"
-            self.decoder.feed(data)
-        return out
-
-    def closed(self) -> bool:
-        """True once the server has closed its side (after any replies already read)."""
-        return self.sock.recv(1) == b""
 
 
 @pytest.fixture
@@ -56,10 +28,6 @@ def raw(hub_server: ServerHandle) -> Iterator[RawConn]:
     conn = RawConn(hub_server.stream_url)
     yield conn
     conn.sock.close()
-
-
-def code(reply: dict[str, Any]) -> tuple[int, int]:
-    return reply["meta"]["result_code"], reply["meta"]["result_subcode"]
 
 
 def test_pipelined_requests_answered_in_order_with_ids_echoed(raw: RawConn) -> None:
