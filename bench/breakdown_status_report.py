@@ -24,10 +24,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-import trio
-
 import reference_server
+import trio
 from loadgen import fleet_reports
+
 from workerhub.actors import open_hub
 from workerhub.api import create_app, endpoints, parse
 from workerhub.api.endpoints import CallContext, dispatch

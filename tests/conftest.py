@@ -2,6 +2,7 @@
 
 ``api.call(name, body)`` sends one call and returns a :class:`Reply`; the fixture is the one place where
 transports and codecs are parametrized, so endpoint tests are written once and run over each of them.
+The API classes themselves live in ``tests/support.py``, with the other helpers tests share.
 """
 
 from __future__ import annotations
@@ -10,80 +11,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import msgpack
 import pytest
 
-from workerhub.client import Reply, StreamClient
+from workerhub.client import StreamClient
 from workerhub.testing import ServerHandle, WorkerhubServer
 
-
-class JsonApi:
-    """Calls over HTTP with JSON bodies, as ClearML clients send them."""
-
-    codec = "json"
-
-    def __init__(self, client: httpx.Client) -> None:
-        self.client = client
-
-    def call(self, name: str, body: Any = None, *, method: str = "POST", headers: dict | None = None) -> Reply:
-        r = self.client.request(method, f"/{name}", json={} if body is None else body, headers=headers)
-        assert r.headers["content-type"].startswith("application/json")
-        return self._reply(r.status_code, r.json())
-
-    @staticmethod
-    def _reply(status: int, reply: dict[str, Any]) -> Reply:
-        assert status == reply["meta"]["result_code"], "HTTP status must equal result_code"
-        assert isinstance(reply["data"], dict), "data is always an object"
-        return Reply(status, reply["meta"], reply["data"])
-
-    def ok(self, name: str, body: Any = None) -> dict[str, Any]:
-        """Call and assert success; returns ``data``."""
-        reply = self.call(name, body)
-        assert reply.ok, reply.meta
-        return reply.data
-
-
-def client_for(handle: ServerHandle) -> httpx.Client:
-    """An HTTP client for ``handle`` (keep-alive, as the ClearML clients use)."""
-    # verify=False: plain http on loopback, and it skips loading the CA bundle (~0.1 s per client)
-    return httpx.Client(base_url=handle.url, timeout=10, verify=False)
-
-
-class MsgpackApi(JsonApi):
-    """The same calls with msgpack request bodies and replies (a workerhub extension to the wire)."""
-
-    codec = "msgpack"
-    MEDIA = "application/vnd.msgpack"
-
-    def call(self, name: str, body: Any = None, *, method: str = "POST", headers: dict | None = None) -> Reply:
-        content = msgpack.packb({} if body is None else body, use_bin_type=True)
-        headers = {"Content-Type": self.MEDIA, "Accept": self.MEDIA, **(headers or {})}
-        r = self.client.request(method, f"/{name}", content=content, headers=headers)
-        assert r.headers["content-type"] == self.MEDIA, r.headers["content-type"]
-        return self._reply(r.status_code, msgpack.unpackb(r.content, raw=False))
-
-
-APIS = {"json": JsonApi, "msgpack": MsgpackApi}
-
-
-class StreamApi:
-    """Calls over the native msgpack stream (one persistent connection per test), same interface as JsonApi."""
-
-    def __init__(self, client: StreamClient) -> None:
-        self.client = client
-
-    def call(self, name: str, body: Any = None, *, method: str = "POST", headers: dict | None = None) -> Reply:
-        if method != "POST" or headers:
-            pytest.skip("HTTP methods and headers have no stream equivalent")
-        r = self.client.call(name, body)
-        assert isinstance(r.data, dict), "data is always an object"
-        return Reply(r.status, r.meta, r.data)
-
-    def ok(self, name: str, body: Any = None) -> dict[str, Any]:
-        """Call and assert success; returns ``data``."""
-        reply = self.call(name, body)
-        assert reply.ok, reply.meta
-        return reply.data
+from .support import APIS, JsonApi, StreamApi, client_for
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from workerhub.config import Settings, SettingsError
 from workerhub.messages import DEFAULT_IDENTITY, Identity
 from workerhub.testing import ServerHandle, running_server
 
-from .conftest import APIS, JsonApi
+from .support import APIS, JsonApi
 
 SECRET = "test-secret-" + "x" * 64
 CREDENTIALS = ("alice-key:alice-secret:acme:alice", "bob-key:bob-secret:acme", "plain-key:plain-secret")
@@ -258,9 +258,10 @@ def test_token_expires_on_the_server_clock_and_relogin_succeeds(
     token = token_of(cred)
     auth = {"Authorization": bearer(token)}
     assert cred.call("workers.register", {"worker": "w1", "timeout": 10**8}, headers=auth).ok
-    cred_server.advance_clock(TOKEN_LIFETIME - 1)
+    # The server clock also runs at real speed and exp is whole seconds: leave a margin no machine load eats.
+    cred_server.advance_clock(TOKEN_LIFETIME - 60)
     assert cred.call("workers.get_all", {"last_seen": 0}, headers=auth).ok
-    cred_server.advance_clock(1)
+    cred_server.advance_clock(60)
     assert cred.call("workers.get_all", {"last_seen": 0}, headers=auth).code == (401, 30)
     fresh = {"Authorization": bearer(token_of(cred))}
     assert [
@@ -360,10 +361,9 @@ def test_auth_from_env_and_cli() -> None:
     assert creds["c"].identity == Identity("acme", "carol", "acme", "carol")
     assert creds["a"].identity.company == DEFAULT_IDENTITY.company
 
-    from workerhub.cli import _parser
+    from workerhub.cli import serve_settings
 
-    args = _parser().parse_args(["serve", "--auth", "a:b", "--auth", "c:d:acme"])
-    assert Settings.load(env={}, overrides={"auth": args.auth}).auth == ("a:b", "c:d:acme")
+    assert serve_settings(["--auth", "a:b", "--auth", "c:d:acme"], env={}).auth == ("a:b", "c:d:acme")
 
 
 def test_cli_refuses_bad_auth_before_serving(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,7 @@ import re
 import httpx
 import pytest
 
-from .conftest import JsonApi
+from .support import JsonApi
 
 T0 = 1_700_000_000_000
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?$")  # naive UTC, as upstream's utcnow().isoformat()

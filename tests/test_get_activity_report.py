@@ -10,8 +10,7 @@ import pytest
 
 from workerhub.testing import ServerHandle, running_server
 
-from .conftest import JsonApi, client_for
-from .support import activity, get_stats, ms, report
+from .support import JsonApi, activity, client_for, get_stats, ms, report
 
 EMPTY = {"dates": [], "counts": []}
 

@@ -8,8 +8,7 @@ import pytest
 
 from workerhub.testing import ServerHandle
 
-from .conftest import JsonApi
-from .support import ms, report, worker_ids, workers
+from .support import JsonApi, ms, report, worker_ids, workers
 
 
 def test_empty_registry_lists_no_workers(api: JsonApi) -> None:

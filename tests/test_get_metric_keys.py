@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from workerhub.testing import ServerHandle
 
-from .conftest import JsonApi
-from .support import ms, report
+from .support import JsonApi, ms, report
 
 
 def keys(api: JsonApi, **body: object) -> list[dict]:

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import JsonApi
-from .support import BASE_S, get_stats, ms, report
+from .support import BASE_S, JsonApi, get_stats, ms, report
 
 
 def values(metric: dict) -> dict[str, list[float]]:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from workerhub.testing import ServerHandle, running_server
 
-from .conftest import JsonApi, MsgpackApi
+from .support import JsonApi, MsgpackApi
 
 MSGPACK = "application/vnd.msgpack"
 LEGACY = ["application/x-msgpack", "application/msgpack"]

@@ -8,8 +8,7 @@ import pytest
 
 from workerhub.testing import ServerHandle
 
-from .conftest import JsonApi
-from .support import get_stats, ms, report, worker_ids, workers
+from .support import JsonApi, get_stats, ms, report, worker_ids, workers
 
 
 def test_register_answers_empty_data_and_lists_the_worker(api: JsonApi) -> None:

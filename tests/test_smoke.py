@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from workerhub.testing import ServerHandle
 
-from .conftest import JsonApi
+from .support import JsonApi
 
 
 def test_register_report_get_all_get_stats(api: JsonApi) -> None:

@@ -10,8 +10,7 @@ import pytest
 
 from workerhub.testing import ServerHandle, running_server
 
-from .conftest import JsonApi, client_for
-from .support import BASE_S, activity, get_stats, ms, report, worker_ids, workers
+from .support import BASE_S, JsonApi, activity, client_for, get_stats, ms, report, worker_ids, workers
 
 # --- registration effects ------------------------------------------------------------------------------
 

@@ -6,7 +6,6 @@ only the stream has.
 
 from __future__ import annotations
 
-import socket
 import struct
 from collections.abc import Iterator
 from typing import Any
@@ -18,36 +17,9 @@ from workerhub.client import StreamClient, StreamError
 from workerhub.stream import FrameDecoder, encode_frame, encode_request
 from workerhub.testing import ServerHandle, running_server
 
-from .conftest import JsonApi
+from .support import JsonApi, RawConn, code
 
 REPORT = {"worker": "w1", "timestamp": 1_700_000_000_000, "machine_stats": {"cpu_usage": [10, 20]}}
-
-
-class RawConn:
-    """A bare socket speaking frames, to send what a well-behaved client never would."""
-
-    def __init__(self, url: str) -> None:
-        host, port = url.removeprefix("msgpack://").rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=10)
-        self.decoder = FrameDecoder(limit=1 << 30)
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def replies(self, n: int) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        while len(out) < n:
-            out += [msgpack.unpackb(f, raw=False) for f in self.decoder.frames()]
-            if len(out) >= n:
-                break
-            data = self.sock.recv(65536)
-            assert data, f"connection closed after {len(out)} of {n} replies"
-            self.decoder.feed(data)
-        return out
-
-    def closed(self) -> bool:
-        """True once the server has closed its side (after any replies already read)."""
-        return self.sock.recv(1) == b""
 
 
 @pytest.fixture
@@ -56,10 +28,6 @@ def raw(hub_server: ServerHandle) -> Iterator[RawConn]:
     conn = RawConn(hub_server.stream_url)
     yield conn
     conn.sock.close()
-
-
-def code(reply: dict[str, Any]) -> tuple[int, int]:
-    return reply["meta"]["result_code"], reply["meta"]["result_subcode"]
 
 
 def test_pipelined_requests_answered_in_order_with_ids_echoed(raw: RawConn) -> None:
@@ -235,7 +203,8 @@ def test_credentials_mode_needs_a_token_per_request() -> None:
     with running_server(msgpack_port=0, auth=("k:" + "s" * 32 + ":acme:bob",)) as server:
         assert server.stream_url is not None
         basic = base64.b64encode(("k:" + "s" * 32).encode()).decode()
-        token = httpx.get(f"{server.url}/auth.login", headers={"Authorization": f"Basic {basic}"}).json()["data"]["token"]
+        login = httpx.get(f"{server.url}/auth.login", headers={"Authorization": f"Basic {basic}"})
+        token = login.json()["data"]["token"]
         with StreamClient(server.stream_url, timeout=10) as anonymous:
             assert anonymous.call("workers.get_all", {}).meta["result_subcode"] == 20
             assert anonymous.call("debug.ping", {}).status == 200

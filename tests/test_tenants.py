@@ -16,7 +16,7 @@ import pytest
 
 from workerhub.testing import ServerHandle, running_server
 
-from .conftest import APIS, JsonApi, Reply
+from .support import APIS, JsonApi, Reply
 
 CREDENTIALS = ("alice:a-secret:acme:alice", "bob:b-secret:acme:bob", "eve:e-secret:globex:eve")
 T0 = 1_700_000_000_000  # ms

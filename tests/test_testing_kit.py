@@ -6,14 +6,15 @@ The plugin is also exercised the way an outside project uses it: a separate ``py
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import shutil
 import socket
 import subprocess
 import sys
-import time
 import unittest
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,7 @@ def test_reset_clears_everything(workerhub: ServerHandle) -> None:
     for i in range(20):
         client.call("workers.register", worker=f"w{i}", timeout=600, queues=["q"])
         report(client, f"w{i}", T0 + i, cpu_usage=[i + 1.0], memory_used=100 + i)
+    real_start = client.call("workers.get_all", last_seen=0)["workers"][0]["register_time"]
     workerhub.advance_clock(3600 * 5)  # all expired, histories stay
     report(client, "late", T0 + 30, gpu_usage=[1.0])
     assert workerhub.statistics()["histories"] == 21
@@ -143,8 +145,9 @@ def test_reset_clears_everything(workerhub: ServerHandle) -> None:
     # wall time is real again: a new registration is stamped "now", not 5 h ahead
     client.call("workers.register", worker="fresh", timeout=60)
     (fresh,) = client.call("workers.get_all")["workers"]
-    assert fresh["register_time"] < wall_before
-    assert _iso_to_epoch(fresh["register_time"]) == pytest.approx(time.time(), abs=5)
+    # (ordered against the server's own stamps: after the first registration, well before the 5 h jump)
+    assert _iso_to_epoch(real_start) <= _iso_to_epoch(fresh["register_time"])
+    assert _iso_to_epoch(fresh["register_time"]) < _iso_to_epoch(wall_before) - 3600 * 4
 
 
 def _iso_to_epoch(iso: str) -> float:
@@ -217,6 +220,11 @@ def test_starting_on_a_port_in_use_raises_server_start_error() -> None:
         in_use = f"127.0.0.1:{port}: the address is already in use"
         with pytest.raises(ServerStartError, match=in_use), running_server(port=port):
             pass
+    # hypercorn does not close the socket whose bind failed (hypercorn.config.Config._create_sockets):
+    # collect it here, where that is expected, not in whichever later test the collector happens to run
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
 
 
 def test_works_from_plain_unittest() -> None:
@@ -360,13 +368,12 @@ def test_docs_example_passes_in_a_separate_pytest_run(outside_project: Path) -> 
         "async def test_forgot_the_clock(workerhub_hub):\n"
         "    pass\n"
     )
-    started = time.perf_counter()
+    # no sleeping: its 600 s timeouts pass in milliseconds, else _pytest's timeout fails this test
     run = _pytest(outside_project, "-rf")  # the plugin comes from the installed pytest11 entry point
     output = run.stdout + run.stderr
     assert "1 failed, 4 passed" in run.stdout, output
     assert "FAILED test_forgot_clock.py::test_forgot_the_clock" in run.stdout, output
     assert "request pytest-trio's `mock_clock` fixture" in run.stdout, output
-    assert time.perf_counter() - started < 60  # no sleeping: 600 s timeouts in milliseconds
 
 
 def test_docs_example_with_explicit_plugin_and_no_autoload(outside_project: Path) -> None:
@@ -393,6 +400,9 @@ def external_server() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def test_docs_example_against_an_external_server(outside_project: Path, external_server: str) -> None:

@@ -8,8 +8,7 @@ import pytest
 
 from workerhub.testing import ServerHandle, running_server
 
-from .conftest import JsonApi, client_for
-from .support import get_stats, ms, report, worker_ids
+from .support import JsonApi, client_for, get_stats, ms, report, worker_ids
 
 
 def test_unregister_removes_the_worker(api: JsonApi) -> None:

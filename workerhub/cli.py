@@ -12,8 +12,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any, get_args
 
 import trio
@@ -22,7 +22,7 @@ import trio.testing
 from .api.auth import check_settings
 from .config import Settings, SettingsError, setting_docs
 
-__all__ = ["main"]
+__all__ = ["main", "serve_settings"]
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -132,14 +132,27 @@ def _inspect(path: str, as_json: bool) -> int:
     return 0
 
 
+def serve_settings(argv: Sequence[str], env: Mapping[str, str] | None = None) -> Settings:
+    """The settings ``workerhub serve ARGV`` runs with: defaults < ``--config`` TOML < ``WORKERHUB_*`` in
+    ``env`` (default ``os.environ``) < the flags given. Raises :class:`~workerhub.config.SettingsError`
+    (or ``OSError`` for an unreadable ``--config``) naming the bad setting; bad flag syntax exits (argparse).
+    """
+    return _settings(_parser().parse_args(["serve", *argv]), env)
+
+
+def _settings(args: argparse.Namespace, env: Mapping[str, str] | None) -> Settings:
+    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config") and v is not None}
+    settings = Settings.load(toml_path=args.config, env=env, overrides=overrides)
+    check_settings(settings)  # refuse malformed --auth entries or a short secret before binding a port
+    return settings
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "snapshot":
         return _inspect(args.file, args.json)
-    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config") and v is not None}
     try:
-        settings = Settings.load(toml_path=args.config, overrides=overrides)
-        check_settings(settings)  # refuse malformed --auth entries or a short secret before binding a port
+        settings = _settings(args, None)
     except (SettingsError, OSError) as exc:
         print(f"workerhub: {exc}", file=sys.stderr)
         return 2

@@ -57,3 +57,13 @@ class Clock:
         if seconds < 0:
             raise ValueError("time only moves forward")
         clock.jump(seconds)
+
+    @staticmethod
+    async def advance_settled(seconds: float) -> None:
+        """:meth:`advance`, between two waits for every task to block, for test control (``debug.advance_clock``,
+        ``ServerHandle.advance_clock``). Settling first lets in-flight work finish at the old time (a response
+        still being sent cannot see its own timeout fire); settling after lets the expired actors retire, so
+        state is settled when this returns."""
+        await trio.testing.wait_all_tasks_blocked()
+        Clock.advance(seconds)
+        await trio.testing.wait_all_tasks_blocked()

@@ -7,6 +7,7 @@ setting is added in exactly one place. Unknown keys are refused, never ignored.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import tomllib
@@ -177,10 +178,27 @@ class Settings:
 
     @classmethod
     def from_toml(cls, path: str) -> Settings:
-        """Settings from a TOML file (top-level keys, or a ``[workerhub]`` table)."""
+        """Settings from a TOML file (top-level keys, or a ``[workerhub]`` table and nothing else).
+
+        Raises :class:`SettingsError` naming the file for a file that is not TOML, and ``OSError`` for one
+        that cannot be read.
+        """
         with open(path, "rb") as f:
-            doc = tomllib.load(f)
-        return cls.from_mapping(doc.get("workerhub", doc))
+            try:
+                doc = tomllib.load(f)
+            except tomllib.TOMLDecodeError as exc:
+                raise SettingsError(f"config file {path}: not valid TOML: {exc}") from None
+        if "workerhub" not in doc:
+            return cls.from_mapping(doc)
+        table = doc["workerhub"]
+        others = sorted(k for k in doc if k != "workerhub")
+        if not isinstance(table, dict) or others:
+            # settings beside the table would be silently ignored: refuse the file instead
+            raise SettingsError(
+                f"config file {path}: put every setting in the [workerhub] table or none of them"
+                + (f" (found {', '.join(map(repr, others))} outside it)" if others else "")
+            )
+        return cls.from_mapping(table)
 
     @classmethod
     def load(
@@ -197,11 +215,20 @@ class Settings:
         env = os.environ if env is None else env
         hints = _hints()
         for name in hints:
-            raw = env.get("WORKERHUB_" + name.upper())
+            raw = env.get(_ENV_PREFIX + name.upper())
             if raw is not None:
                 merged[name] = raw
+        for var in env:
+            # Not refused: the environment is shared (e.g. Kubernetes service links named after the
+            # service), but a typo should not pass unnoticed.
+            if var.startswith(_ENV_PREFIX) and var[len(_ENV_PREFIX) :].lower() not in hints:
+                log.warning("ignoring environment variable %s: there is no such workerhub setting", var)
         merged.update(overrides or {})
         return cls.from_mapping(merged)
+
+
+_ENV_PREFIX = "WORKERHUB_"
+log = logging.getLogger(__name__)
 
 
 def _hints() -> dict[str, Any]:

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,7 +38,27 @@ def serve(data_dir: Path, *flags: str) -> Iterator[tuple[subprocess.Popen[str], 
         proc.communicate()
 
 
-def stream(url: str, worker: str, acked: list[int], stop: threading.Event) -> None:
+ACKS_BEFORE_KILL = 30
+"""Acknowledged reports (all workers together) to wait for before the kill: the stream is under way."""
+
+
+class Acks:
+    """Counts acknowledged reports across the streaming threads; :attr:`enough` is set at ``target``."""
+
+    def __init__(self, target: int) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+        self._target = target
+        self.enough = threading.Event()
+
+    def add(self) -> None:
+        with self._lock:
+            self._count += 1
+            if self._count >= self._target:
+                self.enough.set()
+
+
+def stream(url: str, worker: str, acked: list[int], stop: threading.Event, acks: Acks) -> None:
     """Send reports 1 s of report time apart until the server dies; record each acknowledged timestamp."""
     with httpx.Client(base_url=url, timeout=5) as client:
         i = 0
@@ -52,6 +71,7 @@ def stream(url: str, worker: str, acked: list[int], stop: threading.Event) -> No
                 return
             if r.status_code == 200:
                 acked.append(ts)
+                acks.add()
             i += 1
 
 
@@ -70,17 +90,20 @@ def test_sigkill_under_load_loses_no_acknowledged_report(tmp_path: Path, fsync: 
     acked: dict[str, list[int]] = {w: [] for w in workers}
     with serve(tmp_path, "--journal-fsync", fsync) as (proc, url):
         stop = threading.Event()
-        threads = [threading.Thread(target=stream, args=(url, w, acked[w], stop)) for w in workers]
+        acks = Acks(ACKS_BEFORE_KILL)
+        threads = [threading.Thread(target=stream, args=(url, w, acked[w], stop, acks)) for w in workers]
         for t in threads:
             t.start()
-        time.sleep(1.2)
+        # Kill once enough reports were acknowledged (the threads keep streaming, so the kill lands under
+        # load); the timeout only keeps a broken server from hanging the suite.
+        got_going = acks.enough.wait(timeout=120)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         stop.set()
         for t in threads:
             t.join()
     total = sum(len(a) for a in acked.values())
-    assert total > 20, "the stream got going before the kill"
+    assert got_going and total >= ACKS_BEFORE_KILL, f"only {total} reports acknowledged before the kill"
     with serve(tmp_path, "--journal-fsync", fsync) as (_proc, url):
         for w in workers:
             got = reported(url, w)

@@ -16,8 +16,8 @@ from workerhub.persistence import PersistenceError
 from workerhub.persistence.format import SNAPSHOT_MAGIC, frame, pack, unpack
 from workerhub.persistence.journal import segments
 
-from ..property.test_snapshot_roundtrip import answers
-from .conftest import T0, Crash, leaf, session
+from ..support import answers, leaf
+from .support import T0, Crash, session
 
 
 def report(worker: str, i: int, **kw: Any) -> StatusReport:

@@ -15,7 +15,7 @@ import pytest
 
 from workerhub.testing import running_server
 
-from ..conftest import JsonApi
+from ..support import JsonApi
 
 T0 = 1_700_000_000
 
@@ -49,14 +49,20 @@ def _count(api: JsonApi) -> int:
 
 def test_read_only_data_dir_serves_what_it_has_and_refuses_changes_with_500_100(tmpfs: Path) -> None:
     data = tmpfs / "data"
-    with running_server(max_api_version="2.4", data_dir=str(data), journal_fsync="always") as server, httpx.Client(base_url=server.url) as c:
+    with (
+        running_server(max_api_version="2.4", data_dir=str(data), journal_fsync="always") as server,
+        httpx.Client(base_url=server.url) as c,
+    ):
         api = JsonApi(c)
         api.ok("workers.register", {"worker": "w1", "queues": ["q1"]})
         for i in range(3):
             api.ok("workers.status_report", _report(i))
         before = api.ok("workers.get_all", {"last_seen": 0})
     _remount(tmpfs, "ro")
-    with running_server(max_api_version="2.4", data_dir=str(data), journal_fsync="always") as server, httpx.Client(base_url=server.url) as c:
+    with (
+        running_server(max_api_version="2.4", data_dir=str(data), journal_fsync="always") as server,
+        httpx.Client(base_url=server.url) as c,
+    ):
         api = JsonApi(c)
         assert api.ok("workers.get_all", {"last_seen": 0}) == before
         for name, body in [
@@ -81,7 +87,10 @@ def test_read_only_data_dir_serves_what_it_has_and_refuses_changes_with_500_100(
 def test_a_full_disk_fails_requests_with_500_100_and_every_ack_survives(tmpfs: Path, fsync: str) -> None:
     data = tmpfs / "data"
     acked = 0
-    with running_server(max_api_version="2.4", data_dir=str(data), journal_fsync=fsync) as server, httpx.Client(base_url=server.url) as c:
+    with (
+        running_server(max_api_version="2.4", data_dir=str(data), journal_fsync=fsync) as server,
+        httpx.Client(base_url=server.url) as c,
+    ):
         api = JsonApi(c)
         for i in range(2000):
             reply = api.call("workers.status_report", _report(i, values=60))

@@ -106,7 +106,9 @@ def timeline(draw: st.DrawFn) -> tuple[int, list[int]]:
 
 
 @st.composite
-def reports(draw: st.DrawFn, companies: tuple[str, ...] = ("c1",), users: tuple[str, ...] = ("u1",)) -> tuple[int, list[Report]]:
+def reports(
+    draw: st.DrawFn, companies: tuple[str, ...] = ("c1",), users: tuple[str, ...] = ("u1",)
+) -> tuple[int, list[Report]]:
     """``(base ms, reports)`` from several workers, timestamps out of order and repeated."""
     base, stamps = draw(timeline())
     n = draw(st.integers(0, 24))

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import trio
 import trio.testing
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workerhub.actors import open_hub
@@ -222,10 +222,14 @@ def test_merged_partials_equal_one_bucketing(
     rnd.shuffle(partials)
     merged = merge_buckets(partials)
     records = [
-        {"worker": "w", "timestamp": t, "task": None, "category": "cpu", "metric": "cpu_usage", "variant": "0", "value": float(v)}
+        {
+            "worker": "w", "timestamp": t, "task": None, "category": "cpu", "metric": "cpu_usage", "variant": "0",
+            "value": float(v),
+        }
         for t, v in points
     ]
-    expected = ref.get_stats(records, 0, 10**9, interval, [("cpu_usage", "avg"), ("cpu_usage", "min"), ("cpu_usage", "max")])
+    aggs = [("cpu_usage", "avg"), ("cpu_usage", "min"), ("cpu_usage", "max")]
+    expected = ref.get_stats(records, 0, 10**9, interval, aggs)
     # the reference range starts at 0: compare only the non-negative buckets it can see
     keep = merged.keys >= 0
     actual_stats = [
@@ -243,7 +247,9 @@ def test_merged_partials_equal_one_bucketing(
 
 
 @given(st.data(), reports())
-def test_retention_keeps_every_record_written_after_the_cutoff(data: st.DataObject, drawn: tuple[int, list[Report]]) -> None:
+def test_retention_keeps_every_record_written_after_the_cutoff(
+    data: st.DataObject, drawn: tuple[int, list[Report]]
+) -> None:
     """drop_written_before never loses a record written at or after the cutoff, nor invents one."""
     _base, rs = drawn
     history = WorkerHistory()
@@ -265,7 +271,8 @@ def test_retention_keeps_every_record_written_after_the_cutoff(data: st.DataObje
     everything = Counter(key(r) for _, recs in written for r in recs)
     must_keep = Counter(key(r) for at, recs in written if at >= cutoff for r in recs)
     kept: Counter[tuple[int, str, str, float]] = Counter()
-    for (metric, variant), (ts, vals) in history.series(-(2**62), 2**62, set(ref.LIST_FIELDS + ref.SCALAR_FIELDS)).items():
+    every_field = set(ref.LIST_FIELDS + ref.SCALAR_FIELDS)
+    for (metric, variant), (ts, vals) in history.series(-(2**62), 2**62, every_field).items():
         for t, v in zip(ts.tolist(), vals.tolist()):
             kept[(t, metric, variant, v)] += 1
     assert not must_keep - kept, "a record written after the cutoff was dropped"
@@ -325,7 +332,8 @@ def check_hub(data: st.DataObject, base: int, rs: list[Report], fixed: bool) -> 
                     out[company]["keys"].append(hub.get_metric_keys(subset, identity=who))
                 except WorkerStatsNotFound:
                     out[company]["keys"].append(None)
-        for bad in (ActivityQuery(bad_range, bad_range, 60), StatsQuery(bad_range + 1, bad_range, 60, (StatsItem("cpu_usage"),))):
+        bad_stats = StatsQuery(bad_range + 1, bad_range, 60, (StatsItem("cpu_usage"),))
+        for bad in (ActivityQuery(bad_range, bad_range, 60), bad_stats):
             with pytest.raises(FieldsValueError):
                 (hub.get_activity_report if isinstance(bad, ActivityQuery) else hub.get_stats)(bad)
         return out

@@ -163,7 +163,7 @@ def test_grid_edges_match_the_reference(data: st.DataObject, drawn: tuple[int, l
         ]
     queries = [data.draw(edge_calls([r.timestamp for r in rs])) for _ in range(4)]
     records = records_of(rs)
-    for (version, name, body), actual in zip(queries, run(rs, "2.34", queries)):
+    for (_version, name, body), actual in zip(queries, run(rs, "2.34", queries)):
         want = expected(records, name, body, head=True)
         if isinstance(want, type):
             assert actual is want, (name, body, actual)

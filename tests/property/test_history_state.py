@@ -11,7 +11,9 @@ from workerhub.messages import ActivityQuery, StatsItem, StatsQuery
 from workerhub.persistence.format import pack, unpack
 from workerhub.stats import WorkerHistory, activity_report, stats_report
 
-from .test_tiers import SPAN, T0, ingest, reports
+from ..support import SPAN_MS as SPAN
+from ..support import T0_MS as T0
+from ..support import ingest, reports
 
 
 def _feed(hs: dict[str, WorkerHistory], reps: list, written: float) -> None:

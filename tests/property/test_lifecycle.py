@@ -25,7 +25,12 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from workerhub.actors import Hub, open_hub
 from workerhub.clock import Clock
 from workerhub.config import Settings
-from workerhub.errors import InvalidWorkerId, WorkerNotRegistered, WorkerRegistrationFailed, WorkerStatsNotFound
+from workerhub.errors import (
+    InvalidWorkerId,
+    WorkerNotRegistered,
+    WorkerRegistrationFailed,
+    WorkerStatsNotFound,
+)
 from workerhub.messages import Identity, RegisterRequest, StatsItem, StatsQuery, StatusReport
 from workerhub.stats import flatten_machine_stats
 

@@ -15,14 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from workerhub import Clock, Settings
 from workerhub.actors import Hub, open_hub
 from workerhub.errors import WorkerhubError
-from workerhub.messages import ActivityQuery, Identity, RegisterRequest, StatsItem, StatsQuery, StatusReport
+from workerhub.messages import Identity, RegisterRequest, StatusReport
 from workerhub.persistence.format import decode_record, encode_record
 from workerhub.persistence.snapshot import read_snapshot, write_snapshot
 
-T0 = 1_700_000_000.0
-IDENTITIES = [Identity("c1", "u1"), Identity("c1", "u2"), Identity("c2", "u1", "Company 2", "User 1")]
+from ..support import HUB_T0 as T0
+from ..support import IDENTITIES, METRICS, answers
+
 WORKERS = ["a", "b", "c"]
-METRICS = ["cpu_usage", "gpu_usage", "memory_used", "network_rx"]
 
 
 class RecordingStore:
@@ -79,32 +79,6 @@ ops = st.one_of(
     st.tuples(st.just("unregister"), st.sampled_from(IDENTITIES), st.sampled_from(WORKERS)),
     st.tuples(st.just("advance"), st.just(None), st.floats(0, 400)),
 )
-
-
-def answers(hub: Hub) -> dict[str, Any]:
-    """Every query's answer (or error class) for every identity, at the hub's current time."""
-    out: dict[str, Any] = {}
-
-    def ask(key: str, fn: Any) -> None:
-        try:
-            out[key] = fn()
-        except WorkerhubError as exc:
-            out[key] = type(exc).__name__
-
-    lo, hi = T0 - 8000, T0 + 8000
-    for ident in IDENTITIES:
-        who = f"{ident.company}/{ident.user}"
-        ask(f"get_all {who}", lambda: hub.get_all(0, identity=ident))
-        ask(f"get_all 60 {who}", lambda: hub.get_all(60, identity=ident))
-        ask(f"keys {who}", lambda: hub.get_metric_keys(identity=ident))
-        ask(f"keys a {who}", lambda: hub.get_metric_keys(("a",), identity=ident))
-        for interval in (10, 600):
-            for split in (False, True):
-                items = tuple(StatsItem(m, agg) for m in METRICS for agg in ("avg", "min", "max"))
-                query = StatsQuery(lo, hi, interval, items, split_by_variant=split)
-                ask(f"stats {interval} {split} {who}", lambda: hub.get_stats(query, identity=ident))
-        ask(f"activity {who}", lambda: hub.get_activity_report(ActivityQuery(lo, hi, 300), identity=ident))
-    return out
 
 
 async def run(history: list[tuple[str, Any, Any]], later: float) -> None:

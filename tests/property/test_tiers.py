@@ -20,24 +20,9 @@ from workerhub.stats import WorkerHistory, activity_report, stats_report
 from workerhub.stats.aggregate import MAX_BUCKETS
 from workerhub.stats.history import HOUR_MS
 
-T0 = 1_700_000_000_000 - 1_700_000_000_000 % 86_400_000  # a UTC midnight
-SPAN = 3 * 86_400_000
-
-VALUES = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
-SAMPLE = st.tuples(st.sampled_from(["cpu_usage", "gpu_usage", "memory_used"]), st.sampled_from(["0", "1", "total"]), VALUES)
-
-
-@st.composite
-def reports(draw: st.DrawFn) -> list[tuple[str, int, bool, list[tuple[str, str, float]]]]:
-    n = draw(st.integers(1, 40))
-    out = []
-    t = T0 + draw(st.integers(0, SPAN // 2))
-    for _ in range(n):
-        jump = draw(st.sampled_from([10_000, 10_000, 70_000, 600_000, 3_600_000, 20 * 3_600_000, -700_000, -5 * 3_600_000]))
-        t = min(max(T0, t + jump + draw(st.integers(0, 999))), T0 + SPAN)
-        samples = draw(st.lists(SAMPLE, min_size=1, max_size=5, unique_by=lambda s: (s[0], s[1])))
-        out.append((draw(st.sampled_from(["a", "b", "c"])), t, draw(st.booleans()), samples))
-    return out
+from ..support import SPAN_MS as SPAN
+from ..support import T0_MS as T0
+from ..support import ingest, reports
 
 
 @st.composite
@@ -52,15 +37,6 @@ def queries(draw: st.DrawFn) -> tuple[float, float, int]:
 
 def f32(x: float) -> float:
     return float(np.float32(x))
-
-
-def ingest(reps: list, written: float = 0.0) -> dict[str, WorkerHistory]:
-    hs: dict[str, WorkerHistory] = {}
-    for k, (w, ts, task, samples) in enumerate(reps):
-        h = hs.setdefault(w, WorkerHistory())
-        h.add(ts, task, samples, written_at=written + k)
-        h._check()
-    return hs
 
 
 def ref_stats(reps: list, query: StatsQuery) -> list[dict]:
@@ -217,7 +193,8 @@ def test_reports_after_a_raw_drop_stay_consistent(first, later, keep, interval) 
         h.add(ts, task, samples, written_at=len(first) + k)
         h._check()
     every = first + later
-    q = StatsQuery((T0 - 86_400_000) // 1000, (T0 + SPAN) // 1000 + 86_400, interval, (StatsItem("cpu_usage", "min"), StatsItem("cpu_usage", "avg")))
+    items = (StatsItem("cpu_usage", "min"), StatsItem("cpu_usage", "avg"))
+    q = StatsQuery((T0 - 86_400_000) // 1000, (T0 + SPAN) // 1000 + 86_400, interval, items)
     assert_same(stats_report(hs, q), ref_stats(every, q))
     aq = ActivityQuery((T0 - 86_400_000) // 1000, (T0 + SPAN) // 1000 + 86_400, interval)
     assert activity_report(hs.values(), aq) == ref_activity(every, aq)

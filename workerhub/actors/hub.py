@@ -202,7 +202,7 @@ class Hub:
                     actor.apply_register(req, ip, at)
                     return
                 try:
-                    await actor.call(lambda: actor.apply_register(req, ip, at))
+                    await actor.call(lambda: actor.apply_register(req, ip, at))  # noqa: B023 -- awaited in this iteration
                     return
                 except ActorGone:
                     continue
@@ -251,7 +251,7 @@ class Hub:
                         raise InvalidWorkerId(worker=report.worker)
                     actor = self._spawn(identity, report.worker, self.settings.default_timeout, ip, at)
                 try:
-                    await actor.call(lambda: actor.apply_report(report, ip, at))
+                    await actor.call(lambda: actor.apply_report(report, ip, at))  # noqa: B023 -- awaited in this iteration
                     return
                 except ActorGone:
                     continue

@@ -63,7 +63,7 @@ class WorkerState:
     # get_all cache (not part of the registration): the wire fields that change only on register, keyed by
     # what they are built from, and the last ISO string per time field. Every report moves the two activity
     # times, so caching the whole object would rarely hit while the worker reports; iso() is most of the cost.
-    _static_key: tuple | None = field(default=None, init=False, repr=False, compare=False)
+    _static_key: tuple[Any, ...] | None = field(default=None, init=False, repr=False, compare=False)
     _static: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
     _iso_at: float | None = field(default=None, init=False, repr=False, compare=False)
     _iso_str: str = field(default="", init=False, repr=False, compare=False)

@@ -13,9 +13,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-import trio
-import trio.testing
-
 from ..actors import Hub
 from ..errors import (
     BadRequest,
@@ -153,10 +150,7 @@ async def _advance_clock(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any
     seconds = body.get("seconds") if isinstance(body, dict) else None
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < math.inf:
         raise ValidationError("seconds must be a finite number of seconds >= 0", field="seconds")
-    # Let other in-flight requests finish before the jump, and expired actors retire after it.
-    await trio.testing.wait_all_tasks_blocked()
-    hub.advance_clock(seconds)
-    await trio.testing.wait_all_tasks_blocked()
+    await hub.clock.advance_settled(seconds)
     return {}
 
 

@@ -57,7 +57,7 @@ def create_app(hub: Hub) -> QuartTrio:
         # Read the body before anything can fail: a reply sent while the body is still unread
         # leaves a keep-alive connection stuck, and its next request is never answered.
         try:
-            raw = await request.get_data(cache=False)
+            raw = await request.get_data(cache=False, as_text=False, parse_form_data=False)
         except RequestEntityTooLarge:
             close = True  # the body stays unread: the connection cannot be reused
             raw, failure = b"", PayloadTooLarge(f"the limit is {limit} bytes")
@@ -130,7 +130,7 @@ class _Headers(dict[str, str]):
     the whole status_report ingest (bench/breakdown_status_report.py).
     """
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         return dict.get(self, name.lower(), default)
 
     def __getitem__(self, name: str) -> str:
@@ -170,7 +170,7 @@ def _merge_query(body: Any, args: Any) -> Any:
     if not isinstance(body, dict):
         return body
     merged = dict(body)
-    for key in args.keys():
+    for key in args:  # a MultiDict: each key once, its values by getlist
         values = [_scalar(v) for v in args.getlist(key)]
         is_list = key.endswith("[]")
         key = key.removesuffix("[]")

@@ -167,7 +167,8 @@ def parse_status_report(
 
 
 def parse_last_seen(body: Any) -> int | None:
-    return _cast_int(_object(body), "last_seen", 3600)
+    last_seen: int | None = _cast_int(_object(body), "last_seen", 3600)
+    return last_seen
 
 
 def parse_count_last_seen(body: Any) -> int | None:
@@ -247,7 +248,7 @@ def _stats_item(raw: Any, index: int, head: bool = False) -> StatsItem:
         agg = "avg"
     elif agg not in _AGGREGATIONS:
         raise _invalid(f"{where}.{name}", f"must be one of avg, min, max, not {_repr(agg)}")
-    return StatsItem(key, agg)
+    return StatsItem(key, agg)  # type: ignore[arg-type]  # checked against _AGGREGATIONS above
 
 
 def _head_stats_item(raw: Mapping[str, Any], key: str, where: str) -> StatsItem:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Reply", "CallError", "StreamError"]
+import msgpack
+
+__all__ = ["Reply", "CallError", "StreamError", "decode_stream_reply"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +54,17 @@ class StreamError(Exception):
     def __init__(self, message: str, reply: Reply | None = None) -> None:
         self.reply = reply
         super().__init__(message if reply is None else f"{message}: {reply.meta.get('result_msg')}")
+
+
+def decode_stream_reply(frame: bytes) -> tuple[int | None, Reply]:
+    """``(request id, reply)`` of one stream reply frame; the id is ``None`` when the frame has no integer
+    ``id`` (a reply the server sends before breaking the connection off). Raises :class:`StreamError` for a
+    frame that is not a reply."""
+    try:
+        doc = msgpack.unpackb(frame, raw=False, strict_map_key=False)
+        meta = doc["meta"]
+        reply = Reply(meta["result_code"], meta, doc["data"])
+        request_id = doc.get("id")
+    except Exception as exc:  # not msgpack, not a map, or a map without the envelope's keys
+        raise StreamError(f"unreadable reply: {exc!r}") from None
+    return (request_id if isinstance(request_id, int) and not isinstance(request_id, bool) else None), reply

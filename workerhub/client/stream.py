@@ -14,10 +14,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-import msgpack
-
 from ..stream.framing import FrameDecoder, encode_request
-from ._reply import Reply, StreamError
+from ._reply import Reply, StreamError, decode_stream_reply
 
 __all__ = ["StreamClient"]
 
@@ -118,19 +116,15 @@ class StreamClient:
         self._decoder.feed(data)
         received = 0
         try:
-            for frame in self._decoder.frames():
-                doc = msgpack.unpackb(frame, raw=False, strict_map_key=False)
-                meta = doc["meta"]
-                reply = Reply(meta["result_code"], meta, doc["data"])
-                request_id = doc.get("id")
-                if request_id is None or request_id in replies or not isinstance(request_id, int):
-                    raise StreamError("the server broke the connection off", reply)
-                replies[request_id] = reply
-                received += 1
-        except StreamError:
-            raise
-        except Exception as exc:  # a too-large frame, or not a reply map
+            frames = list(self._decoder.frames())
+        except Exception as exc:  # a frame larger than max_reply_bytes
             raise StreamError(f"unreadable reply: {exc}") from None
+        for frame in frames:
+            request_id, reply = decode_stream_reply(frame)
+            if request_id is None or request_id in replies:
+                raise StreamError("the server broke the connection off", reply)
+            replies[request_id] = reply
+            received += 1
         return received
 
     def _connect(self) -> socket.socket:

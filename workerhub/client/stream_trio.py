@@ -13,11 +13,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-import msgpack
 import trio
 
 from ..stream.framing import FrameDecoder, encode_request
-from ._reply import Reply, StreamError
+from ._reply import Reply, StreamError, decode_stream_reply
 
 __all__ = ["AsyncStreamClient", "open_stream_client"]
 
@@ -45,7 +44,8 @@ class AsyncStreamClient:
             if self._failure is not None:
                 raise self._failure
             request_id = next(self._ids)
-            done, box = trio.Event(), []
+            done = trio.Event()
+            box: list[Reply] = []
             self._waiting[request_id] = (done, box)
             try:
                 async with self._send_lock:
@@ -81,12 +81,8 @@ class AsyncStreamClient:
                     raise StreamError("the server closed the connection")
                 self._decoder.feed(data)
                 for frame in self._decoder.frames():
-                    doc = msgpack.unpackb(frame, raw=False, strict_map_key=False)
-                    meta = doc["meta"]
-                    reply = Reply(meta["result_code"], meta, doc["data"])
-                    waiter = (
-                        self._waiting.pop(doc.get("id"), None) if isinstance(doc.get("id"), int) else None
-                    )
+                    request_id, reply = decode_stream_reply(frame)
+                    waiter = None if request_id is None else self._waiting.pop(request_id, None)
                     if waiter is None:
                         raise StreamError("the server broke the connection off", reply)
                     waiter[1].append(reply)

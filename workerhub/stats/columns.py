@@ -235,7 +235,8 @@ class TierDay:
 
     def counts(self) -> np.ndarray:
         """Records per column held by this day (the finest tier counts every record once)."""
-        return self.sc[0][:, 1].sum(axis=1)
+        counts: np.ndarray = self.sc[0][:, 1].sum(axis=1)
+        return counts
 
     def nbytes(self) -> int:
         return sum(a.nbytes for arrs in (self.mm, self.sc, self.rc) for a in arrs)

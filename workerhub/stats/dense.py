@@ -23,6 +23,7 @@ bucket per worker; otherwise callers use the general path. This module reads the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -93,7 +94,7 @@ def _tier_days(a0: int, b0: int) -> list[tuple[int, int, int]]:
 
 def _edge_rows(
     hs: list[WorkerHistory], ea: int, eb: int, with_task: bool = False
-) -> tuple[list, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+) -> tuple[list[Any], np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Rows with ``ea <= ts <= eb`` (inside one hour) of every worker, found with one mask over all
     workers' timestamps: the chunks (None where absent) and, for the workers that have such rows, the row
     slice ``[i, j)``, the ordinal into ``hs`` and (``with_task``) whether one of the rows carried a task."""
@@ -194,8 +195,8 @@ def stats_dense(
             if len(pools) == 1 and pools[0] == every and len(every) > 1:
                 # One pooled metric: reduce each worker's columns straight into a small array. That reads the
                 # tier slices once; concatenating them first would copy ~27 kB per worker (it is memory bound).
-                MM = np.empty((len(got), 2, j - i), np.float32)
-                SC = np.empty((len(got), 2, j - i))
+                MM: np.ndarray = np.empty((len(got), 2, j - i), np.float32)
+                SC: np.ndarray = np.empty((len(got), 2, j - i))
                 for k, day in enumerate(got):
                     np.maximum.reduce(day.mm[0][sel, :, i:j], axis=0, out=MM[k])
                     np.add.reduce(day.sc[0][sel, :, i:j], axis=0, out=SC[k])

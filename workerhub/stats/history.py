@@ -211,7 +211,7 @@ class WorkerHistory:
             cols,
             -np.fmin.reduce(sub, axis=0),
             np.fmax.reduce(sub, axis=0),
-            np.nansum(sub, axis=0, dtype=np.float64),
+            np.nansum(sub, axis=0, dtype=np.float64),  # type: ignore[arg-type]  # an array: sub is 2-d
             counts[cols].astype(np.float64),
             j - i,
             int(np.count_nonzero(chunk.task[i:j])),
@@ -423,7 +423,7 @@ class WorkerHistory:
             self._raw(b0, hi_ms, out)  # type: ignore[arg-type]
         return out
 
-    def _tiers(self, t: int, a: int, b: int, out: list) -> None:
+    def _tiers(self, t: int, a: int, b: int, out: list[Any]) -> None:
         """Tier ``t`` slices for bucket starts in ``[a, b)`` (``a`` aligned to the tier)."""
         size = TIER_MS[t]
         days = self._days

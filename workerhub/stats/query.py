@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import dense
-from .columns import SERIES, TIER_MS, RawChunk
+from .columns import SERIES, TIER_MS
 from .history import WorkerHistory
 
 __all__ = ["fleet_stats", "fleet_activity"]
@@ -44,14 +44,17 @@ def _clamp(histories: Iterable[WorkerHistory], lo: int, hi: int) -> tuple[int, i
         if ext is not None:
             first = ext[0] if first is None else min(first, ext[0])
             last = ext[1] if last is None else max(last, ext[1])
-    if first is None:
+    if first is None or last is None:
         return lo, hi
     lo2, hi2 = max(lo, first), min(hi, last)
     return (lo2, hi2) if lo2 <= hi2 else (lo, lo)
 
 
-def _ramp(starts: list[int], lengths: list[int], sizes: list[int], offsets: list[int], base: int, step: int) -> np.ndarray:
-    """Group ids of consecutive tier slots: part ``k`` has ``lengths[k]`` slots of ``sizes[k]`` ms from ``starts[k]``."""
+def _ramp(
+    starts: list[int], lengths: list[int], sizes: list[int], offsets: list[int], base: int, step: int
+) -> np.ndarray:
+    """Group ids of consecutive tier slots: part ``k`` has ``lengths[k]`` slots of ``sizes[k]`` ms from
+    ``starts[k]``."""
     if len(set(lengths)) == 1 and len(set(sizes)) == 1:  # the usual case: a broadcast, no repeats
         ramp = np.arange(lengths[0], dtype=np.int64) * sizes[0]
         first = np.array(starts, np.int64) - base
@@ -59,10 +62,13 @@ def _ramp(starts: list[int], lengths: list[int], sizes: list[int], offsets: list
     n = np.array(lengths)
     pos = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
     slot_start = np.repeat(np.array(starts, np.int64), n) + pos * np.repeat(np.array(sizes, np.int64), n)
-    return (slot_start - base) // step + np.repeat(np.array(offsets, np.int64), n)
+    ids: np.ndarray = (slot_start - base) // step + np.repeat(np.array(offsets, np.int64), n)
+    return ids
 
 
-def _merge_sorted(g1: np.ndarray, a1: list[np.ndarray], g2: np.ndarray, a2: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+def _merge_sorted(
+    g1: np.ndarray, a1: list[np.ndarray], g2: np.ndarray, a2: list[np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """Union of two partial sets, each with unique ascending groups: (−min, max, sum, count) combined."""
     if not len(g2):
         return g1, a1
@@ -129,7 +135,7 @@ def fleet_stats(
         offset = w * K
         for part in history.plan(lo, hi, step):
             if len(part) == 3:
-                chunk, i, j = part  # type: ignore[misc]
+                chunk, i, j = part
                 if chunk.vals.shape[1] < c1:
                     chunk._grow(chunk.vals.shape[0], width)  # a representation change only
                 r_vals.append(chunk.vals[i:j, sel])
@@ -137,7 +143,7 @@ def fleet_stats(
                 r_len.append(j - i)
                 r_off.append(offset)
             else:
-                t, day, i, j, start = part  # type: ignore[misc]
+                t, day, i, j, start = part
                 if day.width < c1:
                     day.widen(width)
                 t_mm.append(day.mm[t][sel, :, i:j])
@@ -254,10 +260,10 @@ def _render_stats(
             _render_dense(entries, metric, variant, arrays, aggregations[metric], base, step)
         return _order(histories, entries)
     K, results = fleet_stats(histories, lo, hi, step, cols, pools)
-    for (metric, variant), (g, arrays) in zip(names, results):
+    for (metric, variant), (g, partials) in zip(names, results):
         if not len(g):
             continue
-        nm, mx, sm, ct = arrays
+        nm, mx, sm, ct = partials
         keep = ct > 0
         if not keep.any():
             continue
@@ -394,7 +400,7 @@ def fleet_activity(
         w += 1
         for part in parts:
             if len(part) == 3:
-                chunk, i, j = part  # type: ignore[misc]
+                chunk, i, j = part
                 ts = chunk.ts
                 first = (int(ts[i]) - base) // step
                 if first == (int(ts[j - 1]) - base) // step:
@@ -404,7 +410,7 @@ def fleet_activity(
                     x_g.append((ts[i:j] - base) // step + offset)
                     x_task.append(chunk.task[i:j])
             else:
-                t, day, i, j, start = part  # type: ignore[misc]
+                t, day, i, j, start = part
                 t_rc.append(day.rc[t][i:j])
                 t_start.append(start)
                 t_len.append(j - i)

@@ -39,7 +39,7 @@ _LITTLE = sys.byteorder == "little"
 def _bin(a: np.ndarray, dtype: str) -> memoryview:
     """Little-endian bytes of ``a``: a zero-copy view when ``a`` already is (the usual case)."""
     a = np.ascontiguousarray(a, dtype=np.dtype(dtype).newbyteorder("<"))
-    return memoryview(a).cast("B")
+    return a.data.cast("B")
 
 
 def _select(a: np.ndarray, used: np.ndarray, axis_width: int, fill: float) -> np.ndarray:

@@ -3,8 +3,12 @@
 Wire format: docs/stream-protocol.md. Clients: :mod:`workerhub.client`.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .framing import FrameDecoder, StreamRequest, decode_request, encode_frame, encode_reply, encode_request
-from .server import STREAM_SCHEME, serve_stream
+
+if TYPE_CHECKING:
+    from .server import STREAM_SCHEME, serve_stream
 
 __all__ = [
     "STREAM_SCHEME",
@@ -16,3 +20,13 @@ __all__ = [
     "encode_request",
     "serve_stream",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The listener imports the hub and the API; loading it lazily keeps ``workerhub.client`` (which
+    # shares only the framing) free of the server stack.
+    if name in ("STREAM_SCHEME", "serve_stream"):
+        from . import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

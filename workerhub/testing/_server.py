@@ -21,8 +21,8 @@ import trio.testing
 from ..actors import Hub
 from ..config import Settings
 from ..server import serve
+from ..stream.server import STREAM_SCHEME
 from ._client import Client
-from ..stream import STREAM_SCHEME
 
 __all__ = ["ServerHandle", "ServerStartError", "ServerStoppedError", "check_seconds", "running_server"]
 
@@ -111,18 +111,11 @@ class ServerHandle:
         unregister answers 400/1004. Workers with later deadlines are untouched.
         """
         seconds = check_seconds(seconds)
-        self.run(self._advance, seconds)
+        self.run(self.hub.clock.advance_settled, seconds)
 
     def statistics(self) -> dict[str, int]:
         """What the hub holds right now: ``companies``, ``workers``, ``histories``, ``reports`` counts."""
         return self.run_sync(self.hub.statistics)
-
-    async def _advance(self, seconds: float) -> None:
-        # Settle first: a response still being sent when time jumps could see its timeouts fire.
-        await trio.testing.wait_all_tasks_blocked()
-        self.hub.advance_clock(seconds)
-        # let the expired actors' tasks run to completion, so state is settled when we return
-        await trio.testing.wait_all_tasks_blocked()
 
     def _check_running(self) -> None:
         if self._stopped:
@@ -144,12 +137,15 @@ def running_server(**settings: Any) -> Iterator[ServerHandle]:
 
     ``settings`` are :class:`~workerhub.config.Settings` fields, e.g. ``default_timeout=30``; ``port``
     defaults to 0 (a free port) and ``testing`` is always on (the clock can be advanced, ``debug.reset``
-    and ``debug.advance_clock`` answer); state is kept in memory unless ``data_dir`` is given. Ready when the block is entered (a few ms after the call).
+    and ``debug.advance_clock`` answer); state is kept in memory unless ``data_dir`` is given. Ready when the
+    block is entered (a few ms after the call).
 
-    >>> with running_server() as server:                               # doctest: +SKIP
+    >>> with running_server() as server:
     ...     server.client.call("workers.register", worker="w1", timeout=30)
     ...     server.advance_clock(31)
-    ...     assert server.client.call("workers.get_all", last_seen=0)["workers"] == []
+    ...     server.client.call("workers.get_all", last_seen=0)["workers"]
+    {}
+    []
 
     Raises :class:`ServerStartError` when the server cannot start (port in use, ...) and
     :class:`~workerhub.config.SettingsError` for an unknown setting or a value of the wrong type.

@@ -8,7 +8,6 @@ from typing import Any
 
 from workerhub import Clock, Settings
 from workerhub.actors import Hub, open_hub
-from workerhub.cli import _leaf as leaf  # the CLI's own unwrapping of trio's exception groups
 from workerhub.persistence import DiskStore, open_store
 
 T0 = 1_700_000_000.0
