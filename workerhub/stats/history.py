@@ -29,26 +29,43 @@ is dropped only once no raw chunk inside it remains, so raw and tiers never disa
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 from sortedcontainers import SortedDict
 
 from ..messages import Sample
-from .columns import DAY_MS, HOUR_MS, SERIES, TIER_MS, RawChunk, TierDay
+from .columns import DAY_MS, HOUR_MS, TIER_MS, RawChunk, TierDay
+from .series import EMPTY_LAYOUT, SeriesKey, SeriesLayout, layout_of
 
 if TYPE_CHECKING:
     from .state import FrozenHistory
 
 __all__ = ["SeriesKey", "WorkerHistory", "TierPart", "RawPart"]
 
-SeriesKey = tuple[str, str]
-"""``(metric, variant)``."""
 
-TierPart = tuple[int, TierDay, int, int, int]
-"""``(tier, day, i, j, start_ms)``: slots ``[i, j)`` of tier ``tier`` in ``day``; slot ``i`` starts at ``start_ms``."""
-RawPart = tuple[RawChunk, int, int]
-"""``(chunk, i, j)``: rows ``[i, j)`` of a raw chunk."""
+
+class TierPart(NamedTuple):
+    """Slots ``[i, j)`` of tier ``tier`` in ``day``; slot ``i`` starts at ``start`` (ms)."""
+
+    tier: int
+    day: TierDay
+    i: int
+    j: int
+    start: int
+
+
+class RawPart(NamedTuple):
+    """Rows ``[i, j)`` of a raw chunk."""
+
+    chunk: RawChunk
+    i: int
+    j: int
+
+
+class _RawSink(Protocol):
+    def append(self, item: RawPart, /) -> None: ...
+
 
 _TEN = TIER_MS[0]
 _NO_BUCKET = -(2**62)
@@ -65,7 +82,9 @@ class WorkerHistory:
     ([1000, 5000], [30.0, 10.0])
     """
 
-    __slots__ = ("_chunks", "_days", "_cnt", "_rows", "_open", "_pending", "_horizon", "_hot", "_gen")
+    __slots__ = (
+        "_chunks", "_days", "_cnt", "_rows", "_open", "_pending", "_horizon", "_hot", "_gen", "_layout", "_fresh"
+    )
 
     def __init__(self) -> None:
         self._chunks: SortedDict[int, RawChunk] = SortedDict()
@@ -77,6 +96,9 @@ class WorkerHistory:
         self._horizon = _NO_BUCKET  # hours below: tiers only
         self._hot: RawChunk | None = None  # the newest chunk, still with spare capacity
         self._gen = 0  # bumped by freeze(): chunks and days of older generations are shared, copy first
+        self._layout = EMPTY_LAYOUT  # this worker's series: its arrays are as wide as it, never wider
+        # chunks and days of the current generation (writable); freeze() seals them, as the cut shares them
+        self._fresh: list[RawChunk | TierDay] = []
 
     def __len__(self) -> int:
         """Number of retained raw reports (rows)."""
@@ -88,9 +110,18 @@ class WorkerHistory:
         return not self._chunks and not self._days
 
     @property
+    def layout(self) -> SeriesLayout:
+        """The series this history's columns hold (immutable: a new series moves it to a wider one)."""
+        return self._layout
+
+    def new_series(self, samples: Sequence[Sample]) -> int:
+        """How many series of ``samples`` this history does not hold yet (for the per-worker cap)."""
+        return self._layout.missing((m, v) for m, v, _x in samples)
+
+    @property
     def counts(self) -> Mapping[SeriesKey, int]:
         """Retained record count per series (raw or rolled up), as a fresh dict."""
-        keys = SERIES.keys
+        keys = self._layout.keys
         cnt = self._cnt.tolist()
         if self._pending:
             chunk = self._chunks[self._open - self._open % HOUR_MS]
@@ -112,14 +143,15 @@ class WorkerHistory:
         if not samples:
             return
         metrics, variants, values = zip(*samples)
-        cols = SERIES.layout(metrics, variants)
-        if cols is None:  # a key repeats: the last value wins, as in a dict
+        got = self._layout.columns(metrics, variants)
+        if got is None:  # a key repeats: the last value wins, as in a dict
             last = {(m, v): x for m, v, x in samples}
             metrics, variants = zip(*last)
             values = tuple(last.values())
-            cols = SERIES.layout(metrics, variants)
-            assert cols is not None
-        width = len(SERIES)
+            got = self._layout.columns(metrics, variants)
+            assert got is not None
+        cols, self._layout = got
+        width = len(self._layout)
         hour = ts_ms - ts_ms % HOUR_MS
         chunk = self._chunks.get(hour)
         if chunk is None:
@@ -150,6 +182,7 @@ class WorkerHistory:
         partial = hour < self._horizon or (day is not None and bool(day.rc[1][(hour % DAY_MS) // HOUR_MS, 0]))
         chunk = self._chunks[hour] = RawChunk(width, partial)
         chunk.gen = self._gen
+        self._fresh.append(chunk)
         if partial:
             self._horizon = max(self._horizon, hour + HOUR_MS)
         hot = self._hot
@@ -164,6 +197,7 @@ class WorkerHistory:
     def _thaw(self, hour: int, chunk: RawChunk) -> RawChunk:
         """Replace a frozen chunk by a writable copy (copy-on-write) and return the copy."""
         copy = self._chunks[hour] = chunk.thawed(self._gen)
+        self._fresh.append(copy)
         if chunk is self._hot:
             self._hot = copy
         return copy
@@ -172,20 +206,23 @@ class WorkerHistory:
         start = bucket - bucket % DAY_MS
         day = self._days.get(start)
         if day is None:
-            day = self._days[start] = TierDay(len(SERIES))
+            day = self._days[start] = TierDay(len(self._layout))
             day.gen = self._gen
+            self._fresh.append(day)
         else:
             if day.gen != self._gen:
                 day = self._days[start] = day.thawed(self._gen)
-            day.widen(len(SERIES))
+                self._fresh.append(day)
+            day.widen(len(self._layout))
         if written_at > day.written:
             day.written = written_at
         return day, (bucket - start) // _TEN
 
     def _count(self, cols: np.ndarray, counts: np.ndarray | int) -> None:
         cnt = self._cnt
-        if len(cnt) < len(SERIES):
-            self._cnt = cnt = np.concatenate((cnt, np.zeros(len(SERIES) - len(cnt), np.int64)))
+        width = len(self._layout)
+        if len(cnt) < width:
+            self._cnt = cnt = np.concatenate((cnt, np.zeros(width - len(cnt), np.int64)))
         cnt[cols] += counts
 
     def _merge_report(
@@ -258,6 +295,11 @@ class WorkerHistory:
         """
         from .state import FrozenHistory
 
+        # Everything written since the last cut is about to be shared with this one: seal it, so no write
+        # (or read) can change it under the thread that encodes it. Older objects are sealed already.
+        for obj in self._fresh:
+            obj.seal()
+        self._fresh.clear()
         self._gen += 1
         # Keys and values of the SortedDicts' plain-dict part, as tuples: C speed, no per-chunk object for
         # the collector (SortedDict's own iteration is Python-level, several times slower). Unsorted: the
@@ -269,6 +311,7 @@ class WorkerHistory:
             self._open,
             self._pending,
             self._horizon,
+            self._layout.keys,
         )
 
     def to_state(self) -> dict[str, Any]:
@@ -283,6 +326,9 @@ class WorkerHistory:
 
         h = cls()
         chunks, days, h._open, h._pending, h._horizon = load_state(state)
+        # load_state keeps the file's column order: the history's layout is the file's series list
+        h._layout = layout_of(tuple((m, v) for m, v in state["series"]))
+        h._fresh = [obj for _k, obj in chunks] + [obj for _k, obj in days]
         for hour, chunk in chunks:
             h._chunks[hour] = chunk
             h._rows += chunk.n
@@ -310,7 +356,7 @@ class WorkerHistory:
 
     # --- reading raw rows --------------------------------------------------------------------------------
 
-    def _raw(self, lo_ms: int, hi_ms: int, out: list[RawPart]) -> None:
+    def _raw(self, lo_ms: int, hi_ms: int, out: _RawSink) -> None:
         chunks = self._chunks
         first = lo_ms - lo_ms % HOUR_MS
         if hi_ms < first + HOUR_MS:  # inside one chunk: the usual edge, kept cheap
@@ -320,7 +366,7 @@ class WorkerHistory:
                 i = 0 if lo_ms == first else int(ts.searchsorted(lo_ms))
                 j = chunk.n if hi_ms == first + HOUR_MS - 1 else int(ts.searchsorted(hi_ms, "right"))
                 if i < j:
-                    out.append((chunk, i, j))
+                    out.append(RawPart(chunk, i, j))
             return
         if hi_ms - first < 4 * HOUR_MS:  # edges: a dict look-up per hour beats SortedDict.irange
             starts = [h for h in range(first, hi_ms + 1, HOUR_MS) if h in chunks]
@@ -333,7 +379,7 @@ class WorkerHistory:
             else:
                 i, j = chunk.span(lo_ms, hi_ms)
             if i < j:
-                out.append((chunk, i, j))
+                out.append(RawPart(chunk, i, j))
 
     def rows(self, lo_ms: int, hi_ms: int) -> tuple[np.ndarray, np.ndarray]:
         """Timestamps (int64 ms) and task flags (bool) of the raw reports in ``[lo_ms, hi_ms]``, ascending."""
@@ -359,13 +405,13 @@ class WorkerHistory:
             return {}
         ts_all = np.concatenate([c.ts[i:j] for c, i, j in parts])
         out: dict[SeriesKey, tuple[np.ndarray, np.ndarray]] = {}
-        for col in SERIES.columns_of(metrics).tolist():
+        for col in self._layout.columns_of(metrics):
             vals = np.concatenate(
                 [c.vals[i:j, col] if col < c.vals.shape[1] else np.full(j - i, np.nan, np.float32) for c, i, j in parts]
             )
             present = ~np.isnan(vals)
             if present.any():
-                out[SERIES.keys[col]] = (ts_all[present], vals[present].astype(np.float64))
+                out[self._layout.keys[col]] = (ts_all[present], vals[present].astype(np.float64))
         return out
 
     # --- query planning ----------------------------------------------------------------------------------
@@ -390,7 +436,7 @@ class WorkerHistory:
         if lo > hi_ms:
             return out
         if t < 0:
-            self._raw(lo, hi_ms, out)  # type: ignore[arg-type]
+            self._raw(lo, hi_ms, out)
             return out
         # Cascade from coarse to fine: whole 1 h buckets in the middle, whole 10 min buckets around them,
         # raw rows only for the partial 10 min buckets at the ends and the pending bucket.
@@ -400,10 +446,10 @@ class WorkerHistory:
         if self._pending:
             b0 = min(b0, self._open)
         if a0 >= b0:
-            self._raw(lo, hi_ms, out)  # type: ignore[arg-type]
+            self._raw(lo, hi_ms, out)
             return out
         if lo < a0:
-            self._raw(lo, a0 - 1, out)  # type: ignore[arg-type]
+            self._raw(lo, a0 - 1, out)
         a1 = b1 = a0
         if t == 1:
             size = TIER_MS[1]
@@ -420,10 +466,10 @@ class WorkerHistory:
         if b1 < b0:
             self._tiers(0, b1, b0, out)
         if b0 <= hi_ms:
-            self._raw(b0, hi_ms, out)  # type: ignore[arg-type]
+            self._raw(b0, hi_ms, out)
         return out
 
-    def _tiers(self, t: int, a: int, b: int, out: list) -> None:
+    def _tiers(self, t: int, a: int, b: int, out: list[TierPart | RawPart]) -> None:
         """Tier ``t`` slices for bucket starts in ``[a, b)`` (``a`` aligned to the tier)."""
         size = TIER_MS[t]
         days = self._days
@@ -436,14 +482,17 @@ class WorkerHistory:
             i = max(a - start, 0) // size
             j = (min(b - start, DAY_MS) + size - 1) // size
             if i < j:
-                out.append((t, days[start], i, j, start + i * size))
+                out.append(TierPart(t, days[start], i, j, start + i * size))
 
     # --- invariants --------------------------------------------------------------------------------------
 
     def _check(self) -> None:
         """Assert every structural invariant (used by the property tests after each step)."""
         rows = 0
-        cnt = np.zeros(len(SERIES), np.int64)
+        self._layout._check()
+        width = len(self._layout)
+        cnt = np.zeros(width, np.int64)
+        fresh = {id(obj) for obj in self._fresh}
         tier_rows = 0
         for start, chunk in self._chunks.items():
             n = chunk.n
@@ -456,12 +505,19 @@ class WorkerHistory:
             assert chunk is self._hot or chunk.vals.shape[0] == n, "spare capacity in a cold chunk"
             assert (~np.isnan(chunk.vals[:n])).any(axis=1).all(), "a row without values"
             assert not chunk.partial or start < self._horizon
+            assert chunk.width <= width, "a chunk wider than its history's layout"
+            # a chunk shared with a cut is read-only; one written since is private and in _fresh
+            assert chunk.sealed == (chunk.gen != self._gen), "a shared chunk is writable (or a private one sealed)"
+            assert chunk.sealed or id(chunk) in fresh
             rows += n
         assert rows == self._rows
         for start, day in self._days.items():
             assert start % DAY_MS == 0
             assert day.written > -np.inf
             w = day.width
+            assert w <= width, "a day wider than its history's layout"
+            assert day.sealed == (day.gen != self._gen), "a shared day is writable (or a private one sealed)"
+            assert day.sealed or id(day) in fresh
             cnt[:w] += day.counts().astype(np.int64)
             c0, c1 = day.sc[0][:, 1], day.sc[1][:, 1]
             # the 1 h tier is exactly the cascade of the 10 min tier

@@ -21,8 +21,10 @@ from typing import Any
 import numpy as np
 
 from . import dense
-from .columns import SERIES, TIER_MS, RawChunk
-from .history import WorkerHistory
+from .columns import TIER_MS
+from .history import RawPart, WorkerHistory
+from .pick import Picker, take
+from .series import SeriesKey
 
 __all__ = ["fleet_stats", "fleet_activity"]
 
@@ -101,19 +103,17 @@ def fleet_stats(
     lo: int,
     hi: int,
     step: int,
-    cols: np.ndarray,
+    picker: Picker,
     pools: list[list[int]],
 ) -> tuple[int, list[tuple[np.ndarray, list[np.ndarray]]]]:
-    """Per output series (a *pool*: positions into ``cols`` whose values are aggregated together) the
+    """Per output series (a *pool*: positions into ``picker.keys`` whose values are aggregated together) the
     group ids ``worker_ordinal * K + bucket`` (ascending, unique) and ``[−min, max, sum, count]`` arrays.
+    Columns a worker's arrays lack read as absent (:mod:`.pick`): nothing is widened.
 
     Returns ``K`` and one ``(groups, arrays)`` per pool; a group with count 0 holds no record.
     """
     base = _base(lo, step)
     K = (hi - base) // step + 2
-    c0, c1 = int(cols[0]), int(cols[-1]) + 1
-    sel: slice | np.ndarray = slice(c0, c1) if c1 - c0 == len(cols) else cols
-    pools = [[p for p in pool] for pool in pools]
     t_mm: list[np.ndarray] = []
     t_sc: list[np.ndarray] = []
     t_start: list[int] = []
@@ -124,24 +124,21 @@ def fleet_stats(
     r_ts: list[np.ndarray] = []
     r_len: list[int] = []
     r_off: list[int] = []
-    width = len(SERIES)
     for w, (_wid, history) in enumerate(histories):
         offset = w * K
+        layout = history.layout
         for part in history.plan(lo, hi, step):
-            if len(part) == 3:
-                chunk, i, j = part  # type: ignore[misc]
-                if chunk.vals.shape[1] < c1:
-                    chunk._grow(chunk.vals.shape[0], width)  # a representation change only
-                r_vals.append(chunk.vals[i:j, sel])
+            if isinstance(part, RawPart):
+                chunk, i, j = part
+                r_vals.append(take(chunk.vals[i:j], picker.pick(layout, chunk.width), np.nan, axis=1))
                 r_ts.append(chunk.ts[i:j])
                 r_len.append(j - i)
                 r_off.append(offset)
             else:
-                t, day, i, j, start = part  # type: ignore[misc]
-                if day.width < c1:
-                    day.widen(width)
-                t_mm.append(day.mm[t][sel, :, i:j])
-                t_sc.append(day.sc[t][sel, :, i:j])
+                t, day, i, j, start = part
+                pk = picker.pick(layout, day.width)
+                t_mm.append(take(day.mm[t][:, :, i:j], pk, -np.inf))
+                t_sc.append(take(day.sc[t][:, :, i:j], pk, 0.0))
                 t_start.append(start)
                 t_len.append(j - i)
                 t_size.append(TIER_MS[t])
@@ -155,7 +152,7 @@ def fleet_stats(
     if r_vals:
         V = np.ascontiguousarray(np.concatenate(r_vals).T)  # (columns, rows)
         g_r = (np.concatenate(r_ts) - base) // step + np.repeat(np.array(r_off, np.int64), r_len)
-    every = list(range(len(cols)))
+    every = list(range(len(picker.keys)))
     for pool in pools:
         one = len(pool) == 1
         if t_mm:
@@ -218,6 +215,18 @@ def render_stats(
         return _render_stats(histories, lo, hi, step, aggregations, split)
 
 
+def query_keys(histories: Sequence[WorkerHistory], metrics: Iterable[str]) -> list[SeriesKey]:
+    """The series of ``metrics`` some history holds, in first-seen order (once per distinct layout)."""
+    wanted = frozenset(metrics)
+    layouts = {id(h.layout): h.layout for h in histories}
+    keys: dict[SeriesKey, None] = {}
+    for layout in layouts.values():
+        for key in layout.keys:
+            if key[0] in wanted:
+                keys[key] = None
+    return list(keys)
+
+
 def _render_stats(
     histories: Sequence[tuple[str, WorkerHistory]],
     lo: int,
@@ -226,13 +235,13 @@ def _render_stats(
     aggregations: dict[str, list[str]],
     split: bool,
 ) -> list[dict[str, Any]]:
-    cols = SERIES.columns_of(frozenset(aggregations))
-    if not len(cols) or not histories:
+    keys_of = query_keys([h for _id, h in histories], aggregations)
+    if not keys_of or not histories:
         return []
+    picker = Picker(keys_of)
     lo, hi = _clamp((h for _id, h in histories), lo, hi)
     base = _base(lo, step)
     W = len(histories)
-    keys_of = [SERIES.keys[c] for c in cols.tolist()]
     names: list[tuple[str, str | None]] = []
     pools: list[list[int]] = []
     if split:
@@ -250,10 +259,10 @@ def _render_stats(
     K = (hi - base) // step + 2
     lay = dense.layout([h for _w, h in histories], lo, hi, step, base, K, len(pools))
     if lay is not None:
-        for (metric, variant), arrays in zip(names, dense.stats_dense(lay, lo, cols, pools)):
+        for (metric, variant), arrays in zip(names, dense.stats_dense(lay, lo, picker, pools)):
             _render_dense(entries, metric, variant, arrays, aggregations[metric], base, step)
         return _order(histories, entries)
-    K, results = fleet_stats(histories, lo, hi, step, cols, pools)
+    K, results = fleet_stats(histories, lo, hi, step, picker, pools)
     for (metric, variant), (g, arrays) in zip(names, results):
         if not len(g):
             continue
@@ -393,8 +402,8 @@ def fleet_activity(
         offset = w * K
         w += 1
         for part in parts:
-            if len(part) == 3:
-                chunk, i, j = part  # type: ignore[misc]
+            if isinstance(part, RawPart):
+                chunk, i, j = part
                 ts = chunk.ts
                 first = (int(ts[i]) - base) // step
                 if first == (int(ts[j - 1]) - base) // step:
@@ -404,7 +413,7 @@ def fleet_activity(
                     x_g.append((ts[i:j] - base) // step + offset)
                     x_task.append(chunk.task[i:j])
             else:
-                t, day, i, j, start = part  # type: ignore[misc]
+                t, day, i, j, start = part
                 t_rc.append(day.rc[t][i:j])
                 t_start.append(start)
                 t_len.append(j - i)
