@@ -61,6 +61,12 @@ class Settings:
     )
     max_workers: int = field(default=100_000, metadata=_doc("cap on registered workers per company"))
     max_body_bytes: int = field(default=4 * 1024 * 1024, metadata=_doc("largest request body accepted"))
+    max_series_per_worker: int = field(
+        default=4096, metadata=_doc("cap on distinct (metric, variant) series one worker id may hold")
+    )
+    max_query_values: int = field(
+        default=16_000_000, metadata=_doc("cap on workers x series x buckets one get_stats may answer")
+    )
 
     # --- persistence ---
     persist: bool = field(

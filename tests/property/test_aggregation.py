@@ -26,14 +26,15 @@ from workerhub.config import Settings
 from workerhub.errors import FieldsValueError, ValidationError, WorkerStatsNotFound
 from workerhub.messages import ActivityQuery, Identity, StatsItem, StatsQuery, StatusReport
 from workerhub.stats import (
+    ActivityJob,
+    StatsJob,
     WorkerHistory,
     activity_report,
-    bucketize,
     flatten_machine_stats,
-    merge_buckets,
     metric_keys,
     stats_report,
 )
+from workerhub.stats.jobs import MAX_BUCKETS
 
 from . import reference as ref
 from .strategies import (
@@ -78,10 +79,12 @@ def assert_same(actual: Any, expected: Any, path: str = "") -> None:
 @st.composite
 def stats_queries(draw: st.DrawFn, base_ms: int, stamps: list[int]) -> StatsQuery:
     from_date, to_date = draw(date_range(base_ms, stamps))
+    # a series spans at most MAX_BUCKETS buckets (more is refused, as ES refuses it): stay within it
+    smallest = (int(to_date) - int(from_date) + 1) // (MAX_BUCKETS - 2) + 1
     return StatsQuery(
         from_date=from_date,
         to_date=to_date,
-        interval=draw(intervals),
+        interval=max(smallest, draw(intervals)),
         items=tuple(StatsItem(key, agg) for key, agg in draw(stat_items)),
         worker_ids=tuple(draw(worker_subsets)),
         split_by_variant=draw(st.booleans()),
@@ -199,47 +202,19 @@ def test_core_queries_match_reference(data: st.DataObject, drawn: tuple[int, lis
     assert_same(metric_keys(selected(histories, tuple(subset)).values()), expected_keys or [])
 
 
-@given(
-    st.lists(st.tuples(st.integers(-10_000, 400_000), values), min_size=1, max_size=40),
-    intervals,
-    st.integers(1, 5),
-    st.randoms(use_true_random=False),
-)
-def test_merged_partials_equal_one_bucketing(
-    points: list[tuple[int, float]], interval: int, n_parts: int, rnd: random.Random
-) -> None:
-    """Partials merged in any grouping aggregate exactly like all records bucketed at once."""
-    parts: list[list[tuple[int, float]]] = [[] for _ in range(n_parts)]
-    for p in points:
-        parts[rnd.randrange(n_parts)].append(p)
-    partials = []
-    for part in parts:
-        if part:
-            part.sort(key=lambda p: p[0])
-            ts = np.array([t for t, _ in part], dtype=np.int64)
-            vs = np.array([float(v) for _, v in part], dtype=np.float64)
-            partials.append(bucketize(ts, vs, interval * 1000))
-    rnd.shuffle(partials)
-    merged = merge_buckets(partials)
-    records = [
-        {"worker": "w", "timestamp": t, "task": None, "category": "cpu", "metric": "cpu_usage", "variant": "0", "value": float(v)}
-        for t, v in points
-    ]
-    expected = ref.get_stats(records, 0, 10**9, interval, [("cpu_usage", "avg"), ("cpu_usage", "min"), ("cpu_usage", "max")])
-    # the reference range starts at 0: compare only the non-negative buckets it can see
-    keep = merged.keys >= 0
-    actual_stats = [
-        {"aggregation": "avg", "values": (merged.sums / merged.counts)[keep].tolist()},
-        {"aggregation": "min", "values": merged.mins[keep].tolist()},
-        {"aggregation": "max", "values": merged.maxs[keep].tolist()},
-    ]
-    if not keep.any():
-        assert expected == []
-        return
-    series = expected[0]["metrics"][0]
-    assert_same(merged.keys[keep].tolist(), series["dates"])
-    assert_same(actual_stats, series["stats"])
-    assert int(merged.counts.sum()) == len(points)
+@given(st.data(), reports(), st.integers(1, 50))
+def test_queries_answered_in_slices_equal_one_pass(data: st.DataObject, drawn: tuple[int, list[Report]], cost: int) -> None:
+    """A job split into slices of workers (any slice budget) answers exactly as one pass over all of them."""
+    base, rs = drawn
+    histories = build_histories(rs)
+    q = data.draw(stats_queries(base, [r.timestamp for r in rs]))
+    chosen = selected(histories, q.worker_ids)
+    sliced = StatsJob(chosen, q, slice_cost=cost)
+    assert sliced.run() == StatsJob(chosen, q, slice_cost=10**12).run()
+    a = data.draw(activity_queries(base, [r.timestamp for r in rs]))
+    for fixed in (False, True):
+        one = ActivityJob(histories.values(), a, fixed=fixed, slice_cost=10**12).run()
+        assert ActivityJob(histories.values(), a, fixed=fixed, slice_cost=cost).run() == one
 
 
 @given(st.data(), reports())
@@ -297,7 +272,7 @@ def run_hub(rs: list[Report], hub_settings: Settings, queries: Any) -> Any:
             for company in hub._companies.values():
                 for history in company.histories.values():
                     history._check()
-            return queries(hub)
+            return await queries(hub)
 
     return trio.run(main, clock=trio.testing.MockClock())
 
@@ -311,13 +286,13 @@ def check_hub(data: st.DataObject, base: int, rs: list[Report], fixed: bool) -> 
     key_subsets = [tuple(data.draw(worker_subsets)) for _ in range(2)]
     bad_range = data.draw(st.floats(0, 2e9, allow_nan=False))
 
-    def queries(hub: Any) -> dict[str, Any]:
+    async def queries(hub: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for company in COMPANIES + ("nobody",):
             who = identity(company, "u9")  # any user of the company sees all of its stats
             out[company] = {
-                "stats": [hub.get_stats(q, identity=who) for q in stats_qs],
-                "activity": [hub.get_activity_report(q, identity=who) for q in activity_qs],
+                "stats": [await hub.get_stats(q, identity=who) for q in stats_qs],
+                "activity": [await hub.get_activity_report(q, identity=who) for q in activity_qs],
                 "keys": [],
             }
             for subset in key_subsets:
@@ -327,7 +302,7 @@ def check_hub(data: st.DataObject, base: int, rs: list[Report], fixed: bool) -> 
                     out[company]["keys"].append(None)
         for bad in (ActivityQuery(bad_range, bad_range, 60), StatsQuery(bad_range + 1, bad_range, 60, (StatsItem("cpu_usage"),))):
             with pytest.raises(FieldsValueError):
-                (hub.get_activity_report if isinstance(bad, ActivityQuery) else hub.get_stats)(bad)
+                await (hub.get_activity_report if isinstance(bad, ActivityQuery) else hub.get_stats)(bad)
         return out
 
     answers = run_hub(rs, Settings(fix_quirks=fixed), queries)

@@ -4,6 +4,7 @@ after time moves on (expiries included)."""
 
 from __future__ import annotations
 
+import inspect
 import tempfile
 from typing import Any
 
@@ -81,29 +82,30 @@ ops = st.one_of(
 )
 
 
-def answers(hub: Hub) -> dict[str, Any]:
+async def answers(hub: Hub) -> dict[str, Any]:
     """Every query's answer (or error class) for every identity, at the hub's current time."""
     out: dict[str, Any] = {}
 
-    def ask(key: str, fn: Any) -> None:
+    async def ask(key: str, fn: Any) -> None:
         try:
-            out[key] = fn()
+            got = fn()
+            out[key] = await got if inspect.isawaitable(got) else got
         except WorkerhubError as exc:
             out[key] = type(exc).__name__
 
     lo, hi = T0 - 8000, T0 + 8000
     for ident in IDENTITIES:
         who = f"{ident.company}/{ident.user}"
-        ask(f"get_all {who}", lambda: hub.get_all(0, identity=ident))
-        ask(f"get_all 60 {who}", lambda: hub.get_all(60, identity=ident))
-        ask(f"keys {who}", lambda: hub.get_metric_keys(identity=ident))
-        ask(f"keys a {who}", lambda: hub.get_metric_keys(("a",), identity=ident))
+        await ask(f"get_all {who}", lambda: hub.get_all(0, identity=ident))
+        await ask(f"get_all 60 {who}", lambda: hub.get_all(60, identity=ident))
+        await ask(f"keys {who}", lambda: hub.get_metric_keys(identity=ident))
+        await ask(f"keys a {who}", lambda: hub.get_metric_keys(("a",), identity=ident))
         for interval in (10, 600):
             for split in (False, True):
                 items = tuple(StatsItem(m, agg) for m in METRICS for agg in ("avg", "min", "max"))
                 query = StatsQuery(lo, hi, interval, items, split_by_variant=split)
-                ask(f"stats {interval} {split} {who}", lambda: hub.get_stats(query, identity=ident))
-        ask(f"activity {who}", lambda: hub.get_activity_report(ActivityQuery(lo, hi, 300), identity=ident))
+                await ask(f"stats {interval} {split} {who}", lambda: hub.get_stats(query, identity=ident))
+        await ask(f"activity {who}", lambda: hub.get_activity_report(ActivityQuery(lo, hi, 300), identity=ident))
     return out
 
 
@@ -130,7 +132,7 @@ async def run(history: list[tuple[str, Any, Any]], later: float) -> None:
             write_snapshot(tmp, state, 7)
             header, loaded = read_snapshot(f"{tmp}/snapshot.msgpack")
         assert header["journal"] == 7
-        expected = answers(hub)
+        expected = await answers(hub)
         async with open_hub(cfg, clock=Clock(hub.clock.wall()), store=recorder) as restored:
             restored.restore(loaded)
             async with open_hub(cfg, clock=Clock(hub.clock.wall()), store=recorder) as replayed:
@@ -138,14 +140,14 @@ async def run(history: list[tuple[str, Any, Any]], later: float) -> None:
                     replayed.replay(r.op, r.identity, r.payload, r.ip, r.at)
                 await trio.testing.wait_all_tasks_blocked()
                 assert replayed.clock.wall() == restored.clock.wall() == hub.clock.wall()
-                assert answers(restored) == expected
-                assert answers(replayed) == expected
+                assert (await answers(restored)) == expected
+                assert (await answers(replayed)) == expected
                 for h in (hub, restored, replayed):
                     h.advance_clock(later)
                 await trio.testing.wait_all_tasks_blocked()
-                after = answers(hub)
-                assert answers(restored) == after
-                assert answers(replayed) == after
+                after = await answers(hub)
+                assert (await answers(restored)) == after
+                assert (await answers(replayed)) == after
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -26,6 +26,7 @@ from ..config import Settings
 from ..errors import (
     FieldsValueError,
     InvalidWorkerId,
+    ValidationError,
     WorkerNotRegistered,
     WorkerRegistrationFailed,
     WorkerStatsNotFound,
@@ -34,7 +35,8 @@ from ..messages import DEFAULT_IDENTITY, ActivityQuery, Identity, RegisterReques
 from ..persistence.gate import WriteGate
 from ..persistence.memory import MemoryStore
 from ..persistence.store import HubState, Store
-from ..stats import WorkerHistory, activity_report, metric_keys, stats_report
+from ..stats import ActivityJob, StatsJob, WorkerHistory, metric_keys
+from ..stats.series import EMPTY_LAYOUT
 from .worker import ActorGone, WorkerActor, WorkerState
 
 __all__ = ["Hub", "open_hub"]
@@ -159,6 +161,7 @@ class Hub:
         if not self.settings.auto_register and self._live(identity, report.worker) is None:
             raise InvalidWorkerId(worker=report.worker)
         async with self.writes:
+            self._check_series(identity, report)  # refused before the journal sees it
             at = self.clock.wall()
             await self.store.append("status_report", identity, report, ip, at)
             while True:
@@ -172,6 +175,22 @@ class Hub:
                     return
                 except ActorGone:
                     continue
+
+    def _check_series(self, identity: Identity, report: StatusReport) -> None:
+        """400/12 when the report would take its worker past ``max_series_per_worker`` distinct series."""
+        if not report.samples:
+            return
+        company = self._companies.get(identity.company)
+        history = company.histories.get(report.worker) if company else None
+        layout = history.layout if history is not None else EMPTY_LAYOUT
+        held, new = len(layout), layout.missing((m, v) for m, v, _x in report.samples)
+        limit = self.settings.max_series_per_worker
+        if new and held + new > limit:
+            raise ValidationError(
+                f"machine_stats would give worker {report.worker} {held + new} distinct series, "
+                f"at most {limit} (max_series_per_worker)",
+                field="machine_stats",
+            )
 
     # --- queries: synchronous reads of actor-owned state ---------------------------------------------------
 
@@ -222,18 +241,30 @@ class Hub:
             )
         return categories
 
-    def get_stats(self, query: StatsQuery, *, identity: Identity = DEFAULT_IDENTITY) -> list[dict[str, Any]]:
-        """workers.get_stats: the ``workers`` list of interval aggregates (spec §7)."""
-        _check_range(query.from_date, query.to_date)
-        return stats_report(self._histories(identity, query.worker_ids), query)
+    async def get_stats(self, query: StatsQuery, *, identity: Identity = DEFAULT_IDENTITY) -> list[dict[str, Any]]:
+        """workers.get_stats: the ``workers`` list of interval aggregates (spec §7).
 
-    def get_activity_report(
+        Refused (400/16) above ``max_query_values``; evaluated in slices of workers, yielding to other
+        tasks between slices, so a large answer never holds the loop for long (stats/jobs.py).
+        """
+        _check_range(query.from_date, query.to_date)
+        job = StatsJob(
+            self._histories(identity, query.worker_ids), query, max_values=self.settings.max_query_values
+        )
+        for _ in job.steps():
+            await trio.sleep(0)
+        return job.result()
+
+    async def get_activity_report(
         self, query: ActivityQuery, *, identity: Identity = DEFAULT_IDENTITY
     ) -> dict[str, dict[str, list[int]]]:
         """workers.get_activity_report: distinct reporting / task-running workers per bucket (spec §8)."""
         _check_range(query.from_date, query.to_date)
         histories = self._histories(identity, ()).values()
-        return activity_report(histories, query, fixed=self.settings.fix_quirks)
+        job = ActivityJob(histories, query, fixed=self.settings.fix_quirks)
+        for _ in job.steps():
+            await trio.sleep(0)
+        return job.result()
 
     # --- persistence: consistent export, restore, journal replay (synchronous: no mailbox, no await) -------
 

@@ -68,11 +68,11 @@ async def _get_metric_keys(hub: Hub, body: Any, ctx: CallContext) -> dict[str, A
 
 
 async def _get_stats(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
-    return {"workers": hub.get_stats(parse.parse_stats_query(body), identity=ctx.identity)}
+    return {"workers": await hub.get_stats(parse.parse_stats_query(body), identity=ctx.identity)}
 
 
 async def _get_activity_report(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
-    return hub.get_activity_report(parse.parse_activity_query(body), identity=ctx.identity)
+    return await hub.get_activity_report(parse.parse_activity_query(body), identity=ctx.identity)
 
 
 async def _login(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:

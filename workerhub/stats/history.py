@@ -114,10 +114,6 @@ class WorkerHistory:
         """The series this history's columns hold (immutable: a new series moves it to a wider one)."""
         return self._layout
 
-    def new_series(self, samples: Sequence[Sample]) -> int:
-        """How many series of ``samples`` this history does not hold yet (for the per-worker cap)."""
-        return self._layout.missing((m, v) for m, v, _x in samples)
-
     @property
     def counts(self) -> Mapping[SeriesKey, int]:
         """Retained record count per series (raw or rolled up), as a fresh dict."""

@@ -26,7 +26,7 @@ from .history import RawPart, WorkerHistory
 from .pick import Picker, take
 from .series import SeriesKey
 
-__all__ = ["fleet_stats", "fleet_activity"]
+__all__ = ["clamp_range", "fleet_activity", "fleet_stats", "order_rows", "query_keys", "stats_rows"]
 
 _HOUR = 3_600_000
 
@@ -36,7 +36,7 @@ def _base(lo: int, step: int) -> int:
     return ((lo - _HOUR) // step) * step
 
 
-def _clamp(histories: Iterable[WorkerHistory], lo: int, hi: int) -> tuple[int, int]:
+def clamp_range(histories: Iterable[WorkerHistory], lo: int, hi: int) -> tuple[int, int]:
     """``[lo, hi]`` narrowed to the hours and days the fleet holds data in (hour-aligned ends, so every
     bucket and plan keeps its answer). Keeps group ids ``worker * K + bucket`` small: a query over the
     whole int64 range at a 1 s interval would otherwise overflow them, or allocate per empty bucket."""
@@ -202,17 +202,39 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def render_stats(
+WorkerRow = tuple[int, str, list[dict[str, Any]]]
+"""One worker of a get_stats answer: ``(record count, worker id, its metric entries in answer order)``."""
+
+
+def stats_rows(
     histories: Sequence[tuple[str, WorkerHistory]],
     lo: int,
     hi: int,
     step: int,
     aggregations: dict[str, list[str]],
     split: bool,
-) -> list[dict[str, Any]]:
-    """The get_stats ``workers`` list (see :func:`~.aggregate.stats_report` for the contract)."""
+) -> list[WorkerRow]:
+    """The answer rows of these workers, unordered (see :func:`~.aggregate.stats_report` for the
+    contract). Workers are independent: rows of several calls over disjoint workers are merged by
+    :func:`order_rows`, which is what lets a large query run in slices."""
     with _gc_paused():
         return _render_stats(histories, lo, hi, step, aggregations, split)
+
+
+def order_rows(rows: list[WorkerRow]) -> list[dict[str, Any]]:
+    """The get_stats ``workers`` list: by record count descending, then worker id (Q9)."""
+    rows.sort(key=lambda x: (-x[0], x[1]))
+    return [{"worker": wid, "metrics": metrics} for _, wid, metrics in rows]
+
+
+def _values(agg: str, parts: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], where: Any) -> list[float]:
+    """One aggregation's values from partials ``(−min, max, sum, count)`` at ``where`` (count > 0 there)."""
+    nm, mx, sm, ct = parts
+    if agg == "avg":
+        return (sm[where] / ct[where]).tolist()  # type: ignore[no-any-return]
+    if agg == "min":
+        return (-nm[where]).astype(np.float64).tolist()  # type: ignore[no-any-return]
+    return mx[where].astype(np.float64).tolist()  # type: ignore[no-any-return]
 
 
 def query_keys(histories: Sequence[WorkerHistory], metrics: Iterable[str]) -> list[SeriesKey]:
@@ -234,12 +256,12 @@ def _render_stats(
     step: int,
     aggregations: dict[str, list[str]],
     split: bool,
-) -> list[dict[str, Any]]:
+) -> list[WorkerRow]:
     keys_of = query_keys([h for _id, h in histories], aggregations)
     if not keys_of or not histories:
         return []
     picker = Picker(keys_of)
-    lo, hi = _clamp((h for _id, h in histories), lo, hi)
+    lo, hi = clamp_range((h for _id, h in histories), lo, hi)
     base = _base(lo, step)
     W = len(histories)
     names: list[tuple[str, str | None]] = []
@@ -261,7 +283,7 @@ def _render_stats(
     if lay is not None:
         for (metric, variant), arrays in zip(names, dense.stats_dense(lay, lo, picker, pools)):
             _render_dense(entries, metric, variant, arrays, aggregations[metric], base, step)
-        return _order(histories, entries)
+        return _rows(histories, entries)
     K, results = fleet_stats(histories, lo, hi, step, picker, pools)
     for (metric, variant), (g, arrays) in zip(names, results):
         if not len(g):
@@ -270,21 +292,13 @@ def _render_stats(
         keep = ct > 0
         if not keep.any():
             continue
+        parts = (nm, mx, sm, ct)
         g = g[keep]
-        ct = ct[keep]
         w_of = g // K
         bounds = np.searchsorted(w_of, np.arange(W + 1)).tolist()
-        totals = np.bincount(w_of, weights=ct, minlength=W).astype(np.int64).tolist()
+        totals = np.bincount(w_of, weights=ct[keep], minlength=W).astype(np.int64).tolist()
         dates = (base + (g - w_of * K) * step).tolist()
-        stats_lists: list[tuple[str, list[float]]] = []
-        for agg in aggregations[metric]:
-            if agg == "avg":
-                vals = (sm[keep] / ct).tolist()
-            elif agg == "min":
-                vals = (-nm[keep]).astype(np.float64).tolist()
-            else:
-                vals = mx[keep].astype(np.float64).tolist()
-            stats_lists.append((agg, vals))
+        stats_lists = [(agg, _values(agg, parts, keep)) for agg in aggregations[metric]]
         for w in np.flatnonzero(np.diff(bounds)).tolist():
             a, b = bounds[w], bounds[w + 1]
             entry: dict[str, Any] = {"metric": metric}
@@ -293,7 +307,7 @@ def _render_stats(
             entry["dates"] = dates[a:b]
             entry["stats"] = [{"aggregation": agg, "values": vals[a:b]} for agg, vals in stats_lists]
             entries[w].append((totals[w], metric, variant or "", entry))
-    return _order(histories, entries)
+    return _rows(histories, entries)
 
 
 def _render_dense(
@@ -306,7 +320,7 @@ def _render_dense(
     step: int,
 ) -> None:
     """Append one output series' entries from dense ``(W, K)`` arrays (see :func:`.dense.stats_dense`)."""
-    nm, mx, sm, ct = arrays
+    ct = arrays[3]
     keep = ct > 0
     ws = np.flatnonzero(keep.any(axis=1))
     if not len(ws):
@@ -317,18 +331,13 @@ def _render_dense(
         cidx = np.flatnonzero(kk[0])
         dates = (base + cidx * step).tolist()
         block = np.ix_(ws, cidx)
-        rows = {
-            "avg": lambda: (sm[block] / ct[block]).tolist(),
-            "min": lambda: (-nm[block]).astype(np.float64).tolist(),
-            "max": lambda: mx[block].astype(np.float64).tolist(),
-        }
-        stats_rows = [(agg, rows[agg]()) for agg in aggs]
+        per_agg = [(agg, _values(agg, arrays, block)) for agg in aggs]
         for n, (w, total) in enumerate(zip(ws.tolist(), totals)):
             entry: dict[str, Any] = {"metric": metric}
             if variant is not None:
                 entry["variant"] = variant
             entry["dates"] = dates.copy()
-            entry["stats"] = [{"aggregation": agg, "values": vals[n]} for agg, vals in stats_rows]
+            entry["stats"] = [{"aggregation": agg, "values": vals[n]} for agg, vals in per_agg]
             entries[w].append((total, metric, variant or "", entry))
         return
     for w, total in zip(ws.tolist(), totals):
@@ -337,24 +346,16 @@ def _render_dense(
         if variant is not None:
             entry["variant"] = variant
         entry["dates"] = (base + cidx * step).tolist()
-        stats = []
-        for agg in aggs:
-            if agg == "avg":
-                vals = (sm[w, cidx] / ct[w, cidx]).tolist()
-            elif agg == "min":
-                vals = (-nm[w, cidx]).astype(np.float64).tolist()
-            else:
-                vals = mx[w, cidx].astype(np.float64).tolist()
-            stats.append({"aggregation": agg, "values": vals})
-        entry["stats"] = stats
+        entry["stats"] = [{"aggregation": agg, "values": _values(agg, arrays, (w, cidx))} for agg in aggs]
         entries[w].append((total, metric, variant or "", entry))
 
 
-def _order(
+def _rows(
     histories: Sequence[tuple[str, WorkerHistory]], entries: list[list[tuple[int, str, str, dict[str, Any]]]]
-) -> list[dict[str, Any]]:
-    """Workers by record count descending, then id; within a worker, metrics and variants likewise (Q9)."""
-    out: list[tuple[int, str, list[dict[str, Any]]]] = []
+) -> list[WorkerRow]:
+    """Per worker with entries, its row; within a worker, metrics and variants by record count, then name
+    (Q9). The workers themselves are ordered by :func:`order_rows`."""
+    out: list[WorkerRow] = []
     for w, items in enumerate(entries):
         if not items:
             continue
@@ -366,8 +367,7 @@ def _order(
             per_metric[metric] = per_metric.get(metric, 0) + total
         items.sort(key=lambda e: (-per_metric[e[1]], e[1], -e[0], e[2]))
         out.append((sum(per_metric.values()), histories[w][0], [e[3] for e in items]))
-    out.sort(key=lambda x: (-x[0], x[1]))
-    return [{"worker": wid, "metrics": metrics} for _, wid, metrics in out]
+    return out
 
 
 def fleet_activity(
@@ -378,7 +378,7 @@ def fleet_activity(
     (zeros included); the general one only the non-empty buckets, so a wide range at a small interval
     costs nothing per empty bucket. Callers treat both alike."""
     histories = list(histories)
-    lo, hi = _clamp(histories, lo, hi)
+    lo, hi = clamp_range(histories, lo, hi)
     base = _base(lo, step)
     K = (hi - base) // step + 2
     lay = dense.layout(histories, lo, hi, step, base, K)
