@@ -102,7 +102,7 @@ class StatsJob:
         query: StatsQuery,
         *,
         max_values: int | None = None,
-        slice_cost: int = SLICE_COST,
+        slice_cost: int | None = None,
     ) -> None:
         self._lo, self._hi = query_range(query.from_date, query.to_date)
         self._step = query.interval * 1000
@@ -133,7 +133,8 @@ class StatsJob:
                 f"values, at most {max_values} (max_query_values)"
             )
             raise _refuse(query.interval, why, lo, hi, per_bucket, max_values)
-        self._slices = _slices([series * (buckets + len(h)) for _w, h in self._items], slice_cost)
+        costs = [series * (buckets + len(h)) for _w, h in self._items]
+        self._slices = _slices(costs, SLICE_COST if slice_cost is None else slice_cost)
 
     def steps(self) -> Iterator[None]:
         """Evaluate one slice of workers per ``next()``."""
@@ -157,7 +158,12 @@ class ActivityJob:
     """One get_activity_report, in slices as :class:`StatsJob` (see :func:`~.aggregate.activity_report`)."""
 
     def __init__(
-        self, histories: Iterable[WorkerHistory], query: ActivityQuery, *, fixed: bool = False, slice_cost: int = SLICE_COST
+        self,
+        histories: Iterable[WorkerHistory],
+        query: ActivityQuery,
+        *,
+        fixed: bool = False,
+        slice_cost: int | None = None,
     ) -> None:
         self._query = query
         self._fixed = fixed
@@ -168,7 +174,7 @@ class ActivityJob:
             n = _buckets(self._lo, self._hi, self._step)
             if n > MAX_BUCKETS:
                 raise _refuse(query.interval, f"{n} buckets, at most {MAX_BUCKETS}", self._lo, self._hi, 1, None)
-        self._slices = _slices([len(h) + 1 for h in self._hs], slice_cost)
+        self._slices = _slices([len(h) + 1 for h in self._hs], SLICE_COST if slice_cost is None else slice_cost)
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def steps(self) -> Iterator[None]:
