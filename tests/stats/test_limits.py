@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 
 from workerhub.actors import open_hub
@@ -39,9 +40,11 @@ def cpus(n: int) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def small() -> Iterator[httpx.Client]:
-    with running_server(max_series_per_worker=8, max_query_values=1000) as handle:
-        with httpx.Client(base_url=handle.url, timeout=10) as client:
-            yield client
+    with (
+        running_server(max_series_per_worker=8, max_query_values=1000) as handle,
+        httpx.Client(base_url=handle.url, timeout=10) as client,
+    ):
+        yield client
 
 
 def test_a_report_past_the_series_cap_is_refused_naming_machine_stats(small: httpx.Client) -> None:
@@ -128,7 +131,7 @@ def test_a_large_query_lets_other_tasks_run_between_slices(monkeypatch: pytest.M
                 while phase[0] != "done":
                     if phase[0] in turns:
                         turns[phase[0]] += 1
-                    await trio.sleep(0)
+                    await trio.lowlevel.checkpoint()
 
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(other)

@@ -209,7 +209,8 @@ class TierDay:
 
     def counts(self) -> np.ndarray:
         """Records per column held by this day (the finest tier counts every record once)."""
-        return self.sc[0][:, 1].sum(axis=1)
+        counts: np.ndarray = self.sc[0][:, 1].sum(axis=1)
+        return counts
 
     def seal(self) -> None:
         """Make the arrays read-only: this day is now shared with a frozen cut."""

@@ -208,8 +208,8 @@ def stats_dense(
                 # (workers, columns, 2, slots); concatenate + reshape: np.stack costs ~1 µs of Python per array
                 mms = [take(day.mm[0][:, :, i:j], pk, -np.inf) for day, pk in zip(got, picks)]
                 scs = [take(day.sc[0][:, :, i:j], pk, 0.0) for day, pk in zip(got, picks)]
-                MM = np.concatenate(mms).reshape(len(got), nc, 2, j - i)
-                SC = np.concatenate(scs).reshape(len(got), nc, 2, j - i)
+                MM = np.concatenate(mms).reshape(len(got), nc, 2, j - i)  # type: ignore[assignment]
+                SC = np.concatenate(scs).reshape(len(got), nc, 2, j - i)  # type: ignore[assignment]
                 pooled = []
             for pool, (nm, mx, sm, ct) in zip(pools, out):
                 if pooled:

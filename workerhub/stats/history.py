@@ -244,7 +244,7 @@ class WorkerHistory:
             cols,
             -np.fmin.reduce(sub, axis=0),
             np.fmax.reduce(sub, axis=0),
-            np.nansum(sub, axis=0, dtype=np.float64),
+            np.asarray(np.nansum(sub, axis=0, dtype=np.float64)),
             counts[cols].astype(np.float64),
             j - i,
             int(np.count_nonzero(chunk.task[i:j])),

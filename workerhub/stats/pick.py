@@ -26,7 +26,7 @@ class Pick:
     reads them), else an index array.
     """
 
-    __slots__ = ("n", "src", "dst", "index")
+    __slots__ = ("dst", "index", "n", "src")
 
     def __init__(self, n: int, src: list[int], dst: list[int]) -> None:
         self.n = n
@@ -47,7 +47,7 @@ class Pick:
 class Picker:
     """Resolves the :class:`Pick` of a query's ``keys`` per (layout, array width), caching each."""
 
-    __slots__ = ("keys", "_cache")
+    __slots__ = ("_cache", "keys")
 
     def __init__(self, keys: Sequence[SeriesKey]) -> None:
         self.keys = list(keys)

@@ -40,14 +40,10 @@ def clamp_range(histories: Iterable[WorkerHistory], lo: int, hi: int) -> tuple[i
     """``[lo, hi]`` narrowed to the hours and days the fleet holds data in (hour-aligned ends, so every
     bucket and plan keeps its answer). Keeps group ids ``worker * K + bucket`` small: a query over the
     whole int64 range at a 1 s interval would otherwise overflow them, or allocate per empty bucket."""
-    first = last = None
-    for h in histories:
-        ext = h.extent()
-        if ext is not None:
-            first = ext[0] if first is None else min(first, ext[0])
-            last = ext[1] if last is None else max(last, ext[1])
-    if first is None:
+    exts = [e for e in (h.extent() for h in histories) if e is not None]
+    if not exts:
         return lo, hi
+    first, last = min(e[0] for e in exts), max(e[1] for e in exts)
     lo2, hi2 = max(lo, first), min(hi, last)
     return (lo2, hi2) if lo2 <= hi2 else (lo, lo)
 
@@ -57,11 +53,13 @@ def _ramp(starts: list[int], lengths: list[int], sizes: list[int], offsets: list
     if len(set(lengths)) == 1 and len(set(sizes)) == 1:  # the usual case: a broadcast, no repeats
         ramp = np.arange(lengths[0], dtype=np.int64) * sizes[0]
         first = np.array(starts, np.int64) - base
-        return ((first[:, None] + ramp) // step + np.array(offsets, np.int64)[:, None]).ravel()
+        ids: np.ndarray = ((first[:, None] + ramp) // step + np.array(offsets, np.int64)[:, None]).ravel()
+        return ids
     n = np.array(lengths)
     pos = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
     slot_start = np.repeat(np.array(starts, np.int64), n) + pos * np.repeat(np.array(sizes, np.int64), n)
-    return (slot_start - base) // step + np.repeat(np.array(offsets, np.int64), n)
+    out: np.ndarray = (slot_start - base) // step + np.repeat(np.array(offsets, np.int64), n)
+    return out
 
 
 def _merge_sorted(g1: np.ndarray, a1: list[np.ndarray], g2: np.ndarray, a2: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -267,28 +265,28 @@ def _render_stats(
     names: list[tuple[str, str | None]] = []
     pools: list[list[int]] = []
     if split:
-        for k, (metric, variant) in enumerate(keys_of):
-            names.append((metric, variant))
+        for k, key in enumerate(keys_of):
+            names.append(key)
             pools.append([k])
     else:
         by_metric: dict[str, list[int]] = {}
         for k, (metric, _v) in enumerate(keys_of):
             by_metric.setdefault(metric, []).append(k)
-        for metric, ks in by_metric.items():
-            names.append((metric, None))
+        for name, ks in by_metric.items():
+            names.append((name, None))
             pools.append(ks)
     entries: list[list[tuple[int, str, str, dict[str, Any]]]] = [[] for _ in range(W)]
     K = (hi - base) // step + 2
     lay = dense.layout([h for _w, h in histories], lo, hi, step, base, K, len(pools))
     if lay is not None:
-        for (metric, variant), arrays in zip(names, dense.stats_dense(lay, lo, picker, pools)):
-            _render_dense(entries, metric, variant, arrays, aggregations[metric], base, step)
+        for (name, split_by), arrays in zip(names, dense.stats_dense(lay, lo, picker, pools)):
+            _render_dense(entries, name, split_by, arrays, aggregations[name], base, step)
         return _rows(histories, entries)
     K, results = fleet_stats(histories, lo, hi, step, picker, pools)
-    for (metric, variant), (g, arrays) in zip(names, results):
+    for (metric, variant), (g, partials) in zip(names, results):
         if not len(g):
             continue
-        nm, mx, sm, ct = arrays
+        nm, mx, sm, ct = partials
         keep = ct > 0
         if not keep.any():
             continue

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["SeriesKey", "SeriesLayout", "EMPTY_LAYOUT", "layout_of"]
+__all__ = ["EMPTY_LAYOUT", "SeriesKey", "SeriesLayout", "layout_of"]
 
 SeriesKey = tuple[str, str]
 """``(metric, variant)``."""
@@ -36,7 +36,7 @@ _interned: weakref.WeakValueDictionary[tuple[SeriesKey, ...], SeriesLayout] = we
 class SeriesLayout:
     """An immutable ``(metric, variant)`` ↔ column map (columns in order of first arrival)."""
 
-    __slots__ = ("keys", "_index", "_shapes", "__weakref__")
+    __slots__ = ("__weakref__", "_index", "_shapes", "keys")
 
     def __init__(self, keys: tuple[SeriesKey, ...]) -> None:
         self.keys = keys
