@@ -29,42 +29,21 @@ is dropped only once no raw chunk inside it remains, so raw and tiers never disa
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sortedcontainers import SortedDict
 
 from ..messages import Sample
 from .columns import DAY_MS, HOUR_MS, TIER_MS, RawChunk, TierDay
+from .plan import RawPart, TierPart, plan, raw_parts
 from .series import EMPTY_LAYOUT, SeriesKey, SeriesLayout, layout_of
 
 if TYPE_CHECKING:
     from .state import FrozenHistory
 
-__all__ = ["SeriesKey", "WorkerHistory", "TierPart", "RawPart"]
+__all__ = ["RawPart", "SeriesKey", "TierPart", "WorkerHistory"]
 
-
-
-class TierPart(NamedTuple):
-    """Slots ``[i, j)`` of tier ``tier`` in ``day``; slot ``i`` starts at ``start`` (ms)."""
-
-    tier: int
-    day: TierDay
-    i: int
-    j: int
-    start: int
-
-
-class RawPart(NamedTuple):
-    """Rows ``[i, j)`` of a raw chunk."""
-
-    chunk: RawChunk
-    i: int
-    j: int
-
-
-class _RawSink(Protocol):
-    def append(self, item: RawPart, /) -> None: ...
 
 
 _TEN = TIER_MS[0]
@@ -83,7 +62,8 @@ class WorkerHistory:
     """
 
     __slots__ = (
-        "_chunks", "_days", "_cnt", "_rows", "_open", "_pending", "_horizon", "_hot", "_gen", "_layout", "_fresh"
+        "_chunks", "_cnt", "_days", "_fresh", "_gen", "_horizon",
+        "_hot", "_layout", "_open", "_pending", "_rows",
     )
 
     def __init__(self) -> None:
@@ -352,35 +332,10 @@ class WorkerHistory:
 
     # --- reading raw rows --------------------------------------------------------------------------------
 
-    def _raw(self, lo_ms: int, hi_ms: int, out: _RawSink) -> None:
-        chunks = self._chunks
-        first = lo_ms - lo_ms % HOUR_MS
-        if hi_ms < first + HOUR_MS:  # inside one chunk: the usual edge, kept cheap
-            chunk = chunks.get(first)
-            if chunk is not None:
-                ts = chunk.ts[: chunk.n]
-                i = 0 if lo_ms == first else int(ts.searchsorted(lo_ms))
-                j = chunk.n if hi_ms == first + HOUR_MS - 1 else int(ts.searchsorted(hi_ms, "right"))
-                if i < j:
-                    out.append(RawPart(chunk, i, j))
-            return
-        if hi_ms - first < 4 * HOUR_MS:  # edges: a dict look-up per hour beats SortedDict.irange
-            starts = [h for h in range(first, hi_ms + 1, HOUR_MS) if h in chunks]
-        else:
-            starts = list(chunks.irange(first, hi_ms))
-        for start in starts:
-            chunk = chunks[start]
-            if start >= lo_ms and start + HOUR_MS <= hi_ms:
-                i, j = 0, chunk.n
-            else:
-                i, j = chunk.span(lo_ms, hi_ms)
-            if i < j:
-                out.append(RawPart(chunk, i, j))
-
     def rows(self, lo_ms: int, hi_ms: int) -> tuple[np.ndarray, np.ndarray]:
         """Timestamps (int64 ms) and task flags (bool) of the raw reports in ``[lo_ms, hi_ms]``, ascending."""
         parts: list[RawPart] = []
-        self._raw(lo_ms, hi_ms, parts)
+        raw_parts(self, lo_ms, hi_ms, parts)
         if not parts:
             return np.empty(0, np.int64), np.empty(0, np.bool_)
         return (
@@ -396,7 +351,7 @@ class WorkerHistory:
         Fresh arrays in ascending time order; values are the stored float32 values as float64.
         """
         parts: list[RawPart] = []
-        self._raw(lo_ms, hi_ms, parts)
+        raw_parts(self, lo_ms, hi_ms, parts)
         if not parts:
             return {}
         ts_all = np.concatenate([c.ts[i:j] for c, i, j in parts])
@@ -410,75 +365,9 @@ class WorkerHistory:
                 out[self._layout.keys[col]] = (ts_all[present], vals[present].astype(np.float64))
         return out
 
-    # --- query planning ----------------------------------------------------------------------------------
-
     def plan(self, lo_ms: int, hi_ms: int, step_ms: int) -> list[TierPart | RawPart]:
-        """The parts that answer a query over ``[lo_ms, hi_ms]`` at ``step_ms`` buckets, in time order.
-
-        Coarsest tier whose bucket divides ``step_ms``, for the tier buckets that lie wholly inside the
-        range and hold no pending row; finer tier buckets (10 min) for whole buckets around them; raw rows
-        for the rest (partial 10 min buckets at the ends, the pending bucket). Hours below the horizon:
-        that tier's (or, when no tier divides ``step_ms``, the 10 min tier's) buckets overlapping the
-        range, whole.
-        """
-        t = 1 if step_ms % TIER_MS[1] == 0 else 0 if step_ms % TIER_MS[0] == 0 else -1
-        out: list[TierPart | RawPart] = []
-        lo = lo_ms
-        if lo < self._horizon:
-            tt = max(t, 0)
-            size = TIER_MS[tt]
-            self._tiers(tt, lo - lo % size, min(hi_ms, self._horizon - 1) + 1, out)
-            lo = self._horizon
-        if lo > hi_ms:
-            return out
-        if t < 0:
-            self._raw(lo, hi_ms, out)
-            return out
-        # Cascade from coarse to fine: whole 1 h buckets in the middle, whole 10 min buckets around them,
-        # raw rows only for the partial 10 min buckets at the ends and the pending bucket.
-        fine = TIER_MS[0]
-        a0 = -(-lo // fine) * fine
-        b0 = (hi_ms + 1) // fine * fine
-        if self._pending:
-            b0 = min(b0, self._open)
-        if a0 >= b0:
-            self._raw(lo, hi_ms, out)
-            return out
-        if lo < a0:
-            self._raw(lo, a0 - 1, out)
-        a1 = b1 = a0
-        if t == 1:
-            size = TIER_MS[1]
-            a1 = -(-lo // size) * size
-            b1 = (hi_ms + 1) // size * size
-            if self._pending:
-                b1 = min(b1, self._open - self._open % size)
-            if a1 >= b1:
-                a1 = b1 = b0
-        if a0 < a1:
-            self._tiers(0, a0, a1, out)
-        if a1 < b1:
-            self._tiers(1, a1, b1, out)
-        if b1 < b0:
-            self._tiers(0, b1, b0, out)
-        if b0 <= hi_ms:
-            self._raw(b0, hi_ms, out)
-        return out
-
-    def _tiers(self, t: int, a: int, b: int, out: list[TierPart | RawPart]) -> None:
-        """Tier ``t`` slices for bucket starts in ``[a, b)`` (``a`` aligned to the tier)."""
-        size = TIER_MS[t]
-        days = self._days
-        first = a - a % DAY_MS
-        if b - first <= 32 * DAY_MS:
-            starts = [d for d in range(first, b, DAY_MS) if d in days]
-        else:
-            starts = list(days.irange(first, b - 1))
-        for start in starts:
-            i = max(a - start, 0) // size
-            j = (min(b - start, DAY_MS) + size - 1) // size
-            if i < j:
-                out.append(TierPart(t, days[start], i, j, start + i * size))
+        """The parts answering ``[lo_ms, hi_ms]`` at ``step_ms`` buckets, in time order (:func:`.plan`)."""
+        return plan(self, lo_ms, hi_ms, step_ms)
 
     # --- invariants --------------------------------------------------------------------------------------
 
@@ -503,7 +392,7 @@ class WorkerHistory:
             assert not chunk.partial or start < self._horizon
             assert chunk.width <= width, "a chunk wider than its history's layout"
             # a chunk shared with a cut is read-only; one written since is private and in _fresh
-            assert chunk.sealed == (chunk.gen != self._gen), "a shared chunk is writable (or a private one sealed)"
+            assert chunk.sealed == (chunk.gen != self._gen), "shared chunk writable, or private one sealed"
             assert chunk.sealed or id(chunk) in fresh
             rows += n
         assert rows == self._rows
@@ -512,7 +401,7 @@ class WorkerHistory:
             assert day.written > -np.inf
             w = day.width
             assert w <= width, "a day wider than its history's layout"
-            assert day.sealed == (day.gen != self._gen), "a shared day is writable (or a private one sealed)"
+            assert day.sealed == (day.gen != self._gen), "a shared day writable, or a private one sealed"
             assert day.sealed or id(day) in fresh
             cnt[:w] += day.counts().astype(np.int64)
             c0, c1 = day.sc[0][:, 1], day.sc[1][:, 1]

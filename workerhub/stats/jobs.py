@@ -66,7 +66,9 @@ def smallest_interval(lo: int, hi: int, per_bucket: int, max_values: int | None)
     return interval
 
 
-def _refuse(interval: int, why: str, lo: int, hi: int, per_bucket: int, max_values: int | None) -> FieldsValueError:
+def _refuse(
+    interval: int, why: str, lo: int, hi: int, per_bucket: int, max_values: int | None
+) -> FieldsValueError:
     best = smallest_interval(lo, hi, per_bucket, max_values)
     hint = (
         f"the smallest interval served for this range is {best} s"
@@ -126,7 +128,8 @@ class StatsJob:
         buckets = _buckets(lo, hi, self._step)
         per_bucket = len(self._items) * series
         if buckets > MAX_BUCKETS:
-            raise _refuse(query.interval, f"{buckets} buckets per series, at most {MAX_BUCKETS}", lo, hi, per_bucket, max_values)
+            why = f"{buckets} buckets per series, at most {MAX_BUCKETS}"
+            raise _refuse(query.interval, why, lo, hi, per_bucket, max_values)
         if max_values is not None and per_bucket * buckets > max_values:
             why = (
                 f"{len(self._items)} workers x {series} series x {buckets} buckets = {per_bucket * buckets} "
@@ -173,8 +176,10 @@ class ActivityJob:
         if fixed:  # the answer spans the whole range: refuse before any work
             n = _buckets(self._lo, self._hi, self._step)
             if n > MAX_BUCKETS:
-                raise _refuse(query.interval, f"{n} buckets, at most {MAX_BUCKETS}", self._lo, self._hi, 1, None)
-        self._slices = _slices([len(h) + 1 for h in self._hs], SLICE_COST if slice_cost is None else slice_cost)
+                why = f"{n} buckets, at most {MAX_BUCKETS}"
+                raise _refuse(query.interval, why, self._lo, self._hi, 1, None)
+        budget = SLICE_COST if slice_cost is None else slice_cost
+        self._slices = _slices([len(h) + 1 for h in self._hs], budget)
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def steps(self) -> Iterator[None]:
@@ -202,13 +207,15 @@ class ActivityJob:
             pass
         return self.result()
 
-    def _series(self, keys: np.ndarray, counts: np.ndarray, span: tuple[int, int] | None) -> dict[str, list[int]]:
+    def _series(
+        self, keys: np.ndarray, counts: np.ndarray, span: tuple[int, int] | None
+    ) -> dict[str, list[int]]:
         step = self._step
         nonzero = np.flatnonzero(counts)
         if span is None:
             if not len(nonzero):
                 return {"dates": [], "counts": []}
-            # Upstream's incomplete-bucket check compares ms with seconds, so the last bucket always goes (Q3).
+            # Upstream's incomplete-bucket check compares ms with seconds: the last bucket always goes (Q3).
             first, last = int(keys[nonzero[0]]), int(keys[nonzero[-1]]) - step
         else:
             first, last = span
