@@ -24,7 +24,8 @@ import numpy as np
 from ..errors import FieldsValueError
 from ..messages import ActivityQuery, StatsQuery
 from .history import WorkerHistory
-from .query import WorkerRow, clamp_range, fleet_activity, order_rows, query_keys, stats_rows
+from .query import clamp_range, fleet_activity
+from .render import WorkerRow, order_rows, query_keys, stats_rows
 
 __all__ = ["MAX_BUCKETS", "SLICE_COST", "ActivityJob", "StatsJob", "query_range"]
 
