@@ -65,7 +65,7 @@ class Settings:
         default=4096, metadata=_doc("cap on distinct (metric, variant) series one worker id may hold")
     )
     max_query_values: int = field(
-        default=16_000_000, metadata=_doc("cap on workers x series x buckets one get_stats may answer")
+        default=8_000_000, metadata=_doc("cap on workers x series x buckets one get_stats may answer")
     )
 
     # --- persistence ---
