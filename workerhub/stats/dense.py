@@ -192,8 +192,8 @@ def stats_dense(
             if len(pools) == 1 and pools[0] == every and len(every) > 1:
                 # One pooled metric: reduce each worker's columns straight into a small array. That reads the
                 # tier slices once; concatenating them first would copy ~27 kB per worker (it is memory bound).
-                MM = np.empty((len(got), 2, j - i), np.float32)
-                SC = np.empty((len(got), 2, j - i))
+                MM: np.ndarray = np.empty((len(got), 2, j - i), np.float32)
+                SC: np.ndarray = np.empty((len(got), 2, j - i))
                 for k, (day, pk) in enumerate(zip(got, picks)):
                     # the pool is every column: absent ones add nothing, so reduce over the present ones
                     idx = pk.index if pk.index is not None else pk.src
@@ -208,8 +208,8 @@ def stats_dense(
                 # (workers, columns, 2, slots); concatenate + reshape: np.stack costs ~1 µs of Python per array
                 mms = [take(day.mm[0][:, :, i:j], pk, -np.inf) for day, pk in zip(got, picks)]
                 scs = [take(day.sc[0][:, :, i:j], pk, 0.0) for day, pk in zip(got, picks)]
-                MM = np.concatenate(mms).reshape(len(got), nc, 2, j - i)  # type: ignore[assignment]
-                SC = np.concatenate(scs).reshape(len(got), nc, 2, j - i)  # type: ignore[assignment]
+                MM = np.concatenate(mms).reshape(len(got), nc, 2, j - i)
+                SC = np.concatenate(scs).reshape(len(got), nc, 2, j - i)
                 pooled = []
             for pool, (nm, mx, sm, ct) in zip(pools, out):
                 if pooled:
