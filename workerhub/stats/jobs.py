@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import FieldsValueError
 from ..messages import ActivityQuery, StatsQuery
+from .columns import TIER_MS
 from .history import WorkerHistory
 from .query import clamp_range, fleet_activity
 from .render import WorkerRow, order_rows, query_keys, stats_rows
@@ -34,8 +35,8 @@ MAX_BUCKETS = 65_535
 activity series is zero-filled, so without it a tiny interval over years would allocate gigabytes."""
 
 SLICE_COST = 400_000
-"""Work per slice, in output cells plus raw rows read (see :func:`_slices`): sized so one slice takes
-tens of milliseconds (bench/query_stall.py), well under the 100 ms other requests may wait."""
+"""Work per slice, in output cells plus raw rows read: sized so one slice takes tens of milliseconds
+(bench/query_slices.py: ~30 ms for the 60 s query), well under the 100 ms other requests may wait."""
 
 _INT64_MAX = 2**63 - 1
 
@@ -137,7 +138,10 @@ class StatsJob:
                 f"values, at most {max_values} (max_query_values)"
             )
             raise _refuse(query.interval, why, lo, hi, per_bucket, max_values)
-        costs = [series * (buckets + len(h)) for _w, h in self._items]
+        # Cost: output cells, plus the raw rows read when no tier answers the interval (then every row of
+        # the range is read; otherwise only the edges are, and the dense path batches many workers).
+        raw = self._step % TIER_MS[0] != 0
+        costs = [series * (buckets + (len(h) if raw else 0)) for _w, h in self._items]
         self._slices = _slices(costs, SLICE_COST if slice_cost is None else slice_cost)
 
     def steps(self) -> Iterator[None]:
