@@ -252,7 +252,7 @@ class Hub:
             self._histories(identity, query.worker_ids), query, max_values=self.settings.max_query_values
         )
         for _ in job.steps():
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
         return job.result()
 
     async def get_activity_report(
@@ -263,7 +263,7 @@ class Hub:
         histories = self._histories(identity, ()).values()
         job = ActivityJob(histories, query, fixed=self.settings.fix_quirks)
         for _ in job.steps():
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
         return job.result()
 
     # --- persistence: consistent export, restore, journal replay (synchronous: no mailbox, no await) -------

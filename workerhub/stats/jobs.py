@@ -118,7 +118,7 @@ class StatsJob:
                 wanted.append(item.aggregation)
         self._rows: list[WorkerRow] = []
         # only the workers that hold a requested series take part (and count against the budget)
-        hs = [h for h in histories.values()]
+        hs = list(histories.values())
         keys = query_keys(hs, self._aggregations)
         has = {id(h.layout): any(h.layout.get(k) is not None for k in keys) for h in hs}
         self._items = [(w, h) for w, h in histories.items() if has[id(h.layout)]]
