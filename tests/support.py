@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import inspect
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -214,34 +215,35 @@ IDENTITIES = [Identity("c1", "u1"), Identity("c1", "u2"), Identity("c2", "u1", "
 METRICS = ["cpu_usage", "gpu_usage", "memory_used", "network_rx"]
 
 
-def answers(hub: Hub) -> dict[str, Any]:
+async def answers(hub: Hub) -> dict[str, Any]:
     """Every query's answer (or error class) for every identity in :data:`IDENTITIES`, at the hub's current
     time, over the metrics :data:`METRICS` around :data:`HUB_T0`: two hubs that hold the same state answer
     the same."""
     out: dict[str, Any] = {}
 
-    def ask(key: str, fn: Callable[[], Any]) -> None:
+    async def ask(key: str, fn: Callable[[], Any]) -> None:
         try:
-            out[key] = fn()
+            got = fn()
+            out[key] = await got if inspect.isawaitable(got) else got
         except WorkerhubError as exc:
             out[key] = type(exc).__name__
 
     lo, hi = HUB_T0 - 8000, HUB_T0 + 8000
     for ident in IDENTITIES:
         who = f"{ident.company}/{ident.user}"
-        ask(f"get_all {who}", lambda ident=ident: hub.get_all(0, identity=ident))
-        ask(f"get_all 60 {who}", lambda ident=ident: hub.get_all(60, identity=ident))
-        ask(f"keys {who}", lambda ident=ident: hub.get_metric_keys(identity=ident))
-        ask(f"keys a {who}", lambda ident=ident: hub.get_metric_keys(("a",), identity=ident))
+        await ask(f"get_all {who}", lambda ident=ident: hub.get_all(0, identity=ident))
+        await ask(f"get_all 60 {who}", lambda ident=ident: hub.get_all(60, identity=ident))
+        await ask(f"keys {who}", lambda ident=ident: hub.get_metric_keys(identity=ident))
+        await ask(f"keys a {who}", lambda ident=ident: hub.get_metric_keys(("a",), identity=ident))
         for interval in (10, 600):
             for split in (False, True):
                 items = tuple(StatsItem(m, agg) for m in METRICS for agg in ("avg", "min", "max"))
                 query = StatsQuery(lo, hi, interval, items, split_by_variant=split)
-                ask(
+                await ask(
                     f"stats {interval} {split} {who}",
                     lambda query=query, ident=ident: hub.get_stats(query, identity=ident),
                 )
-        ask(
+        await ask(
             f"activity {who}",
             lambda ident=ident: hub.get_activity_report(ActivityQuery(lo, hi, 300), identity=ident),
         )
@@ -255,9 +257,9 @@ T0_MS = 1_700_000_000_000 - 1_700_000_000_000 % 86_400_000
 SPAN_MS = 3 * 86_400_000
 """How far :func:`reports` spreads its reports: three days, so both tiers and day boundaries are crossed."""
 
-_VALUES = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
+VALUES = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
 _SAMPLE = st.tuples(
-    st.sampled_from(["cpu_usage", "gpu_usage", "memory_used"]), st.sampled_from(["0", "1", "total"]), _VALUES
+    st.sampled_from(["cpu_usage", "gpu_usage", "memory_used"]), st.sampled_from(["0", "1", "total"]), VALUES
 )
 _JUMPS_MS = [10_000, 10_000, 70_000, 600_000, 3_600_000, 20 * 3_600_000, -700_000, -5 * 3_600_000]
 

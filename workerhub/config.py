@@ -81,6 +81,12 @@ class Settings:
             "series are refused with 400/1002, existing ones keep reporting; unset = no limit"
         ),
     )
+    max_series_per_worker: int = field(
+        default=4096, metadata=_doc("cap on distinct (metric, variant) series one worker id may hold")
+    )
+    max_query_values: int = field(
+        default=8_000_000, metadata=_doc("cap on workers x series x buckets one get_stats may answer")
+    )
 
     # --- persistence ---
     persist: bool = field(

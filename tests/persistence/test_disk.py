@@ -59,11 +59,11 @@ async def start_fails(directory: Path) -> str:
 async def test_clean_stop_writes_a_snapshot_and_restart_answers_the_same(tmp_path: Path, mock_clock: Any) -> None:
     async with session(tmp_path) as (hub, _store):
         await populate(hub)
-        before = answers(hub)
+        before = await answers(hub)
     names = sorted(os.listdir(tmp_path))
     assert "snapshot.msgpack" in names and len(segments(str(tmp_path))) == 1, names
     async with session(tmp_path) as (hub, _store):
-        assert answers(hub) == before
+        assert (await answers(hub)) == before
 
 
 @pytest.mark.parametrize("fsync", ["always", "interval", "never"])
@@ -74,12 +74,12 @@ async def test_after_a_crash_the_journal_alone_restores_everything(
 
     async def body(hub: Any, store: Any) -> None:
         await populate(hub)
-        box["before"] = answers(hub)
+        box["before"] = await answers(hub)
 
     await crash(tmp_path, body, journal_fsync=fsync)
     assert not (tmp_path / "snapshot.msgpack").exists()
     async with session(tmp_path) as (hub, _store):
-        assert answers(hub) == box["before"]
+        assert (await answers(hub)) == box["before"]
 
 
 async def test_snapshot_compacts_the_journal_and_later_records_replay_on_top(
@@ -98,11 +98,11 @@ async def test_snapshot_compacts_the_journal_and_later_records_replay_on_top(
         assert await store.snapshot(hub) is not None
         assert await store.snapshot(hub) is None, "nothing changed: no new snapshot"
         await hub.register(RegisterRequest("w3", timeout=30))
-        box["before"] = answers(hub)
+        box["before"] = await answers(hub)
 
     await crash(tmp_path, body)
     async with session(tmp_path) as (hub, _store):
-        assert answers(hub) == box["before"]
+        assert (await answers(hub)) == box["before"]
 
 
 @pytest.mark.parametrize("how", ["clean", "crash"])
@@ -123,7 +123,7 @@ async def test_workers_whose_timeout_passed_while_down_are_expired_on_load(
         await crash(tmp_path, body)
     async with session(tmp_path, wall=T0 + 600) as (hub, _store):
         assert [w["id"] for w in hub.get_all(0)] == ["long"]
-        assert [w["worker"] for w in hub.get_stats(_all_stats())] == ["long", "short"], "stats outlive expiry"
+        assert [w["worker"] for w in (await hub.get_stats(_all_stats()))] == ["long", "short"], "stats outlive expiry"
         hub.advance_clock(3600 + 30 - 600 - 1)
         assert [w["id"] for w in hub.get_all(0)] == ["long"], "the remaining timeout is kept"
         hub.advance_clock(2)
@@ -211,11 +211,11 @@ async def test_a_torn_last_journal_record_is_dropped_with_a_warning(
     path.write_bytes(whole + record[:-10])  # a write cut short
     with caplog.at_level(logging.WARNING):
         async with session(tmp_path) as (hub, _store):
-            assert len(hub.get_stats(_all_stats())[0]["metrics"][0]["dates"]) == 4
+            assert len((await hub.get_stats(_all_stats()))[0]["metrics"][0]["dates"]) == 4
             await hub.status_report(report("w1", 10))
     assert "torn last record" in caplog.text and str(path) in caplog.text
     async with session(tmp_path) as (hub, _store):
-        assert len(hub.get_stats(_all_stats())[0]["metrics"][0]["dates"]) == 5
+        assert len((await hub.get_stats(_all_stats()))[0]["metrics"][0]["dates"]) == 5
 
 
 async def test_zeros_after_the_last_record_count_as_a_torn_tail(tmp_path: Path, mock_clock: Any) -> None:
@@ -223,7 +223,7 @@ async def test_zeros_after_the_last_record_count_as_a_torn_tail(tmp_path: Path, 
     with open(path, "ab") as f:
         f.write(bytes(4096))
     async with session(tmp_path) as (hub, _store):
-        assert len(hub.get_stats(_all_stats())[0]["metrics"][0]["dates"]) == 3
+        assert len((await hub.get_stats(_all_stats()))[0]["metrics"][0]["dates"]) == 3
 
 
 async def test_a_damaged_record_in_the_middle_of_the_journal_stops_the_start(
@@ -270,7 +270,7 @@ async def test_snapshots_cut_between_concurrent_mutations_lose_and_repeat_nothin
 
     await crash(tmp_path, body, journal_fsync=fsync)
     async with session(tmp_path) as (hub, _store):
-        stats = {w["worker"]: w["metrics"][0] for w in hub.get_stats(_all_stats())}
+        stats = {w["worker"]: w["metrics"][0] for w in (await hub.get_stats(_all_stats()))}
         assert sorted(stats) == sorted(f"w{w}" for w in range(workers))
         for metric in stats.values():
             assert len(metric["dates"]) == per_worker

@@ -9,11 +9,9 @@ floats with ``math.isclose(rel_tol=1e-9)``, everything else (dates, counts, name
 from __future__ import annotations
 
 import math
-import random
 from collections import Counter
 from typing import Any
 
-import numpy as np
 import pytest
 import trio
 import trio.testing
@@ -26,14 +24,15 @@ from workerhub.config import Settings
 from workerhub.errors import FieldsValueError, ValidationError, WorkerStatsNotFound
 from workerhub.messages import ActivityQuery, Identity, StatsItem, StatsQuery, StatusReport
 from workerhub.stats import (
+    ActivityJob,
+    StatsJob,
     WorkerHistory,
     activity_report,
-    bucketize,
     flatten_machine_stats,
-    merge_buckets,
     metric_keys,
     stats_report,
 )
+from workerhub.stats.jobs import MAX_BUCKETS
 
 from . import reference as ref
 from .strategies import (
@@ -78,10 +77,12 @@ def assert_same(actual: Any, expected: Any, path: str = "") -> None:
 @st.composite
 def stats_queries(draw: st.DrawFn, base_ms: int, stamps: list[int]) -> StatsQuery:
     from_date, to_date = draw(date_range(base_ms, stamps))
+    # a series spans at most MAX_BUCKETS buckets (more is refused, as ES refuses it): stay within it
+    smallest = (int(to_date) - int(from_date) + 1) // (MAX_BUCKETS - 2) + 1
     return StatsQuery(
         from_date=from_date,
         to_date=to_date,
-        interval=draw(intervals),
+        interval=max(smallest, draw(intervals)),
         items=tuple(StatsItem(key, agg) for key, agg in draw(stat_items)),
         worker_ids=tuple(draw(worker_subsets)),
         split_by_variant=draw(st.booleans()),
@@ -103,9 +104,7 @@ def activity_queries(draw: st.DrawFn, base_ms: int, stamps: list[int]) -> Activi
 
 def expected_stats(records: list[dict[str, Any]], q: StatsQuery) -> list[dict[str, Any]]:
     items = [(item.key, item.aggregation) for item in q.items]
-    return ref.get_stats(
-        records, q.from_date, q.to_date, q.interval, items, list(q.worker_ids), q.split_by_variant
-    )
+    return ref.get_stats(records, q.from_date, q.to_date, q.interval, items, list(q.worker_ids), q.split_by_variant)
 
 
 def expected_activity(records: list[dict[str, Any]], q: ActivityQuery, fixed: bool) -> dict[str, Any]:
@@ -199,51 +198,21 @@ def test_core_queries_match_reference(data: st.DataObject, drawn: tuple[int, lis
     assert_same(metric_keys(selected(histories, tuple(subset)).values()), expected_keys or [])
 
 
-@given(
-    st.lists(st.tuples(st.integers(-10_000, 400_000), values), min_size=1, max_size=40),
-    intervals,
-    st.integers(1, 5),
-    st.randoms(use_true_random=False),
-)
-def test_merged_partials_equal_one_bucketing(
-    points: list[tuple[int, float]], interval: int, n_parts: int, rnd: random.Random
+@given(st.data(), reports(), st.integers(1, 50))
+def test_queries_answered_in_slices_equal_one_pass(
+    data: st.DataObject, drawn: tuple[int, list[Report]], cost: int
 ) -> None:
-    """Partials merged in any grouping aggregate exactly like all records bucketed at once."""
-    parts: list[list[tuple[int, float]]] = [[] for _ in range(n_parts)]
-    for p in points:
-        parts[rnd.randrange(n_parts)].append(p)
-    partials = []
-    for part in parts:
-        if part:
-            part.sort(key=lambda p: p[0])
-            ts = np.array([t for t, _ in part], dtype=np.int64)
-            vs = np.array([float(v) for _, v in part], dtype=np.float64)
-            partials.append(bucketize(ts, vs, interval * 1000))
-    rnd.shuffle(partials)
-    merged = merge_buckets(partials)
-    records = [
-        {
-            "worker": "w", "timestamp": t, "task": None, "category": "cpu", "metric": "cpu_usage", "variant": "0",
-            "value": float(v),
-        }
-        for t, v in points
-    ]
-    aggs = [("cpu_usage", "avg"), ("cpu_usage", "min"), ("cpu_usage", "max")]
-    expected = ref.get_stats(records, 0, 10**9, interval, aggs)
-    # the reference range starts at 0: compare only the non-negative buckets it can see
-    keep = merged.keys >= 0
-    actual_stats = [
-        {"aggregation": "avg", "values": (merged.sums / merged.counts)[keep].tolist()},
-        {"aggregation": "min", "values": merged.mins[keep].tolist()},
-        {"aggregation": "max", "values": merged.maxs[keep].tolist()},
-    ]
-    if not keep.any():
-        assert expected == []
-        return
-    series = expected[0]["metrics"][0]
-    assert_same(merged.keys[keep].tolist(), series["dates"])
-    assert_same(actual_stats, series["stats"])
-    assert int(merged.counts.sum()) == len(points)
+    """A job split into slices of workers (any slice budget) answers exactly as one pass over all of them."""
+    base, rs = drawn
+    histories = build_histories(rs)
+    q = data.draw(stats_queries(base, [r.timestamp for r in rs]))
+    chosen = selected(histories, q.worker_ids)
+    sliced = StatsJob(chosen, q, slice_cost=cost)
+    assert sliced.run() == StatsJob(chosen, q, slice_cost=10**12).run()
+    a = data.draw(activity_queries(base, [r.timestamp for r in rs]))
+    for fixed in (False, True):
+        one = ActivityJob(histories.values(), a, fixed=fixed, slice_cost=10**12).run()
+        assert ActivityJob(histories.values(), a, fixed=fixed, slice_cost=cost).run() == one
 
 
 @given(st.data(), reports())
@@ -271,8 +240,9 @@ def test_retention_keeps_every_record_written_after_the_cutoff(
     everything = Counter(key(r) for _, recs in written for r in recs)
     must_keep = Counter(key(r) for at, recs in written if at >= cutoff for r in recs)
     kept: Counter[tuple[int, str, str, float]] = Counter()
-    every_field = set(ref.LIST_FIELDS + ref.SCALAR_FIELDS)
-    for (metric, variant), (ts, vals) in history.series(-(2**62), 2**62, every_field).items():
+    for (metric, variant), (ts, vals) in history.series(
+        -(2**62), 2**62, set(ref.LIST_FIELDS + ref.SCALAR_FIELDS)
+    ).items():
         for t, v in zip(ts.tolist(), vals.tolist()):
             kept[(t, metric, variant, v)] += 1
     assert not must_keep - kept, "a record written after the cutoff was dropped"
@@ -304,7 +274,7 @@ def run_hub(rs: list[Report], hub_settings: Settings, queries: Any) -> Any:
             for company in hub._companies.values():
                 for history in company.histories.values():
                     history._check()
-            return queries(hub)
+            return await queries(hub)
 
     return trio.run(main, clock=trio.testing.MockClock())
 
@@ -318,13 +288,13 @@ def check_hub(data: st.DataObject, base: int, rs: list[Report], fixed: bool) -> 
     key_subsets = [tuple(data.draw(worker_subsets)) for _ in range(2)]
     bad_range = data.draw(st.floats(0, 2e9, allow_nan=False))
 
-    def queries(hub: Any) -> dict[str, Any]:
+    async def queries(hub: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for company in COMPANIES + ("nobody",):
             who = identity(company, "u9")  # any user of the company sees all of its stats
             out[company] = {
-                "stats": [hub.get_stats(q, identity=who) for q in stats_qs],
-                "activity": [hub.get_activity_report(q, identity=who) for q in activity_qs],
+                "stats": [await hub.get_stats(q, identity=who) for q in stats_qs],
+                "activity": [await hub.get_activity_report(q, identity=who) for q in activity_qs],
                 "keys": [],
             }
             for subset in key_subsets:
@@ -332,10 +302,12 @@ def check_hub(data: st.DataObject, base: int, rs: list[Report], fixed: bool) -> 
                     out[company]["keys"].append(hub.get_metric_keys(subset, identity=who))
                 except WorkerStatsNotFound:
                     out[company]["keys"].append(None)
-        bad_stats = StatsQuery(bad_range + 1, bad_range, 60, (StatsItem("cpu_usage"),))
-        for bad in (ActivityQuery(bad_range, bad_range, 60), bad_stats):
+        for bad in (
+            ActivityQuery(bad_range, bad_range, 60),
+            StatsQuery(bad_range + 1, bad_range, 60, (StatsItem("cpu_usage"),)),
+        ):
             with pytest.raises(FieldsValueError):
-                (hub.get_activity_report if isinstance(bad, ActivityQuery) else hub.get_stats)(bad)
+                await (hub.get_activity_report if isinstance(bad, ActivityQuery) else hub.get_stats)(bad)
         return out
 
     answers = run_hub(rs, Settings(fix_quirks=fixed), queries)

@@ -322,7 +322,7 @@ class Lifecycle(RuleBasedStateMachine):
             except WorkerStatsNotFound:
                 actual = None
             assert actual == expected
-            stats = self.server.run_sync(hub.get_stats, query, identity=who)
+            stats = self.server.run(hub.get_stats, query, identity=who)
             items = [(i.key, i.aggregation) for i in query.items]
             assert stats == ref.get_stats(records, query.from_date, query.to_date, query.interval, items)
 

@@ -104,7 +104,7 @@ async def run(history: list[tuple[str, Any, Any]], later: float) -> None:
             write_snapshot(tmp, state, 7)
             header, loaded = read_snapshot(f"{tmp}/snapshot.msgpack")
         assert header["journal"] == 7
-        expected = answers(hub)
+        expected = await answers(hub)
         async with open_hub(cfg, clock=Clock(hub.clock.wall()), store=recorder) as restored:
             restored.restore(loaded)
             async with open_hub(cfg, clock=Clock(hub.clock.wall()), store=recorder) as replayed:
@@ -112,14 +112,14 @@ async def run(history: list[tuple[str, Any, Any]], later: float) -> None:
                     replayed.replay(r.op, r.identity, r.payload, r.ip, r.at)
                 await trio.testing.wait_all_tasks_blocked()
                 assert replayed.clock.wall() == restored.clock.wall() == hub.clock.wall()
-                assert answers(restored) == expected
-                assert answers(replayed) == expected
+                assert (await answers(restored)) == expected
+                assert (await answers(replayed)) == expected
                 for h in (hub, restored, replayed):
                     h.advance_clock(later)
                 await trio.testing.wait_all_tasks_blocked()
-                after = answers(hub)
-                assert answers(restored) == after
-                assert answers(replayed) == after
+                after = await answers(hub)
+                assert (await answers(restored)) == after
+                assert (await answers(replayed)) == after
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,10 +20,11 @@ from workerhub.messages import ActivityQuery, StatsItem, StatsQuery
 from workerhub.stats import WorkerHistory, activity_report, stats_report
 from workerhub.stats.aggregate import MAX_BUCKETS
 from workerhub.stats.history import HOUR_MS
+from workerhub.stats.state import FrozenHistory
 
 from ..support import SPAN_MS as SPAN
 from ..support import T0_MS as T0
-from ..support import ingest, reports
+from ..support import VALUES, ingest, reports
 
 
 @st.composite
@@ -198,3 +200,87 @@ def test_reports_after_a_raw_drop_stay_consistent(first, later, keep, interval) 
     assert_same(stats_report(hs, q), ref_stats(every, q))
     aq = ActivityQuery((T0 - 86_400_000) // 1000, (T0 + SPAN) // 1000 + 86_400, interval)
     assert activity_report(hs.values(), aq) == ref_activity(every, aq)
+
+
+# --- reads never write (issue 9 item 1) ---------------------------------------------------------------------
+
+WIDE_SAMPLE = st.tuples(
+    st.sampled_from(["cpu_usage", "gpu_usage"]), st.sampled_from([str(i) for i in range(6)]), VALUES
+)
+
+
+def _arrays(cut: FrozenHistory) -> list[np.ndarray]:
+    """Every array a frozen cut shares with its history (the chunks' and days' own arrays)."""
+    cut._sort()
+    out: list[np.ndarray] = []
+    for _hour, chunk in cut._chunks:
+        out += [chunk.ts, chunk.task, chunk.vals]
+    for _start, day in cut._days:
+        out += [*day.mm, *day.sc, *day.rc]
+    return out
+
+
+def _fingerprint(cut: FrozenHistory) -> list[tuple[tuple[int, ...], str, bytes]]:
+    return [(a.shape, a.dtype.str, a.tobytes()) for a in _arrays(cut)]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), st.integers(2, 30))
+def test_interleaved_writes_new_series_cuts_and_reads_never_change_a_cut(data: st.DataObject, n: int) -> None:
+    """Reports (whose series grow over time), cuts and queries of every series, interleaved: every cut's
+    arrays stay byte-identical and read-only, and every answer equals the reference."""
+    h = WorkerHistory()
+    reps: list = []
+    cuts: list[tuple[FrozenHistory, list]] = []
+    t = T0 + data.draw(st.integers(0, SPAN // 2))
+    for k in range(n):
+        op = data.draw(st.sampled_from(["add", "add", "add", "cut", "query"]))
+        if op == "add":
+            t = min(
+                max(T0, t + data.draw(st.sampled_from([10_000, 600_000, 20 * 3_600_000, -5 * 3_600_000]))), T0 + SPAN
+            )
+            samples = data.draw(st.lists(WIDE_SAMPLE, min_size=1, max_size=4, unique_by=lambda s: (s[0], s[1])))
+            task = data.draw(st.booleans())
+            h.add(t, task, samples, written_at=float(k))
+            reps.append(("a", t, task, samples))
+        elif op == "cut":
+            cut = h.freeze()
+            for a in _arrays(cut):
+                assert not a.flags.writeable, "a cut shares a writable array"
+            cuts.append((cut, _fingerprint(cut)))
+        else:
+            a, b, interval = data.draw(queries())
+            split = data.draw(st.booleans())
+            q = StatsQuery(a, b, interval, (StatsItem("cpu_usage", "max"), StatsItem("gpu_usage", "min")), (), split)
+            assert_same(stats_report({"a": h}, q), ref_stats(reps, q))
+            aq = ActivityQuery(a, b, interval)
+            assert activity_report([h], aq) == ref_activity(reps, aq)
+            h.series(T0, T0 + SPAN, {"cpu_usage", "gpu_usage"})
+        h._check()
+        for cut, before in cuts:
+            assert _fingerprint(cut) == before, "a read or write changed a frozen cut"
+
+
+def test_query_of_a_new_series_over_frozen_days_changes_nothing() -> None:
+    """The reproduced data-loss bug: a worker gains a core; a chart of cpu_usage over its older, frozen
+    (narrower) days and chunks must read the new core as absent, not widen them under the snapshot."""
+    hs = {w: WorkerHistory() for w in ("old", "new")}
+    for k in range(3 * 24 * 6):  # three days, one report per 10 min: tiers and raw chunks
+        for h in hs.values():
+            h.add(T0 + k * 600_000, True, [("cpu_usage", "0", float(k))], written_at=0.0)
+    cuts = {w: h.freeze() for w, h in hs.items()}
+    before = {w: _fingerprint(c) for w, c in cuts.items()}
+    later = T0 + 3 * 86_400_000
+    hs["new"].add(later, True, [("cpu_usage", "0", 1.0), ("cpu_usage", "1", 2.0)], written_at=1.0)
+    lo, hi = T0 // 1000, later // 1000 + 1
+    for interval, split in ((60, True), (600, True), (3600, False), (86_400, True)):
+        q = StatsQuery(lo, hi, interval, (StatsItem("cpu_usage", "max"),), (), split)
+        stats_report(hs, q)
+        activity_report(hs.values(), ActivityQuery(lo, hi, interval))
+    for w, cut in cuts.items():
+        assert _fingerprint(cut) == before[w], f"{w}: the query changed the frozen cut"
+        for a in _arrays(cut):
+            with pytest.raises(ValueError, match="read-only"):
+                a.flat[0] = a.flat[0]
+    for h in hs.values():
+        h._check()

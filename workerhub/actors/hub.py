@@ -37,8 +37,9 @@ from ..ops.probes import Readiness
 from ..persistence.gate import WriteGate
 from ..persistence.memory import MemoryStore
 from ..persistence.store import HubState, Store
-from ..stats import WorkerHistory, activity_report, metric_keys, stats_report
-from ..stats.grid import activity_grid, stats_grid
+from ..stats import ActivityJob, StatsJob, WorkerHistory, metric_keys
+from ..stats.grid import ActivityGridJob, StatsGridJob
+from ..stats.series import EMPTY_LAYOUT
 from .memory_limit import MemoryLimit
 from .worker import ActorGone, WorkerActor, WorkerState
 
@@ -242,6 +243,7 @@ class Hub:
             raise InvalidWorkerId(worker=report.worker)
         self._admit(identity, report.worker, report)
         async with self.writes:
+            self._check_series(identity, report)  # refused before the journal sees it
             at = self.clock.wall()
             await self.store.append("status_report", identity, report, ip, at)
             while True:
@@ -255,6 +257,22 @@ class Hub:
                     return
                 except ActorGone:
                     continue
+
+    def _check_series(self, identity: Identity, report: StatusReport) -> None:
+        """400/12 when the report would take its worker past ``max_series_per_worker`` distinct series."""
+        if not report.samples:
+            return
+        company = self._companies.get(identity.company)
+        history = company.histories.get(report.worker) if company else None
+        layout = history.layout if history is not None else EMPTY_LAYOUT
+        held, new = len(layout), layout.missing((m, v) for m, v, _x in report.samples)
+        limit = self.settings.max_series_per_worker
+        if new and held + new > limit:
+            raise ValidationError(
+                f"machine_stats would give worker {report.worker} {held + new} distinct series, "
+                f"at most {limit} (max_series_per_worker)",
+                field="machine_stats",
+            )
 
     # --- queries: synchronous reads of actor-owned state ---------------------------------------------------
 
@@ -325,33 +343,53 @@ class Hub:
             )
         return categories
 
-    def get_stats(self, query: StatsQuery, *, identity: Identity = DEFAULT_IDENTITY) -> list[dict[str, Any]]:
-        """workers.get_stats: the ``workers`` list of interval aggregates (spec §7)."""
-        _check_range(query.from_date, query.to_date)
-        return stats_report(self._histories(identity, query.worker_ids), query)
+    async def get_stats(self, query: StatsQuery, *, identity: Identity = DEFAULT_IDENTITY) -> list[dict[str, Any]]:
+        """workers.get_stats: the ``workers`` list of interval aggregates (spec §7).
 
-    def get_activity_report(
+        Refused (400/16) above ``max_query_values``; evaluated in slices of workers, yielding to other
+        tasks between slices, so a large answer never holds the loop for long (stats/jobs.py).
+        """
+        _check_range(query.from_date, query.to_date)
+        job = StatsJob(
+            self._histories(identity, query.worker_ids), query, max_values=self.settings.max_query_values
+        )
+        for _ in job.steps():
+            await trio.lowlevel.checkpoint()
+        return job.result()
+
+    async def get_activity_report(
         self, query: ActivityQuery, *, identity: Identity = DEFAULT_IDENTITY
     ) -> dict[str, dict[str, list[int]]]:
         """workers.get_activity_report: distinct reporting / task-running workers per bucket (spec §8)."""
         _check_range(query.from_date, query.to_date)
         histories = self._histories(identity, ()).values()
-        return activity_report(histories, query, fixed=self.settings.fix_quirks)
+        job = ActivityJob(histories, query, fixed=self.settings.fix_quirks)
+        for _ in job.steps():
+            await trio.lowlevel.checkpoint()
+        return job.result()
 
-    def get_stats_grid(
+    async def get_stats_grid(
         self, query: StatsQuery, *, identity: Identity = DEFAULT_IDENTITY
     ) -> list[dict[str, Any]]:
-        """workers.get_stats at API >= 2.32: zero-filled epoch-aligned grid (api-versions §4.5)."""
+        """workers.get_stats at API >= 2.32: zero-filled epoch-aligned grid (api-versions §4.5); budgeted
+        and evaluated in slices as :meth:`get_stats`."""
         _check_range(query.from_date, query.to_date)
-        return stats_grid(self._histories(identity, query.worker_ids), query)
+        histories = self._histories(identity, query.worker_ids)
+        job = StatsGridJob(histories, query, max_values=self.settings.max_query_values)
+        for _ in job.steps():
+            await trio.lowlevel.checkpoint()
+        return job.result()
 
-    def get_activity_grid(
+    async def get_activity_grid(
         self, query: ActivityQuery, *, identity: Identity = DEFAULT_IDENTITY
     ) -> dict[str, dict[str, list[int]]]:
         """workers.get_activity_report at API >= 2.32: zero-filled grid, 40 s floor (api-versions §4.6)."""
         _check_range(query.from_date, query.to_date)
         histories = list(self._histories(identity, ()).values())
-        return activity_grid(histories, query, fixed=self.settings.fix_quirks)
+        job = ActivityGridJob(histories, query, fixed=self.settings.fix_quirks)
+        for _ in job.steps():
+            await trio.lowlevel.checkpoint()
+        return job.result()
 
     # --- persistence: consistent export, restore, journal replay (synchronous: no mailbox, no await) -------
 

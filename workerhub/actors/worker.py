@@ -242,11 +242,11 @@ class WorkerActor:
         )
         self._renew()
 
-    def apply_report(self, report: StatusReport, ip: str, now: float, record_history: bool = True) -> None:
+    def apply_report(self, report: StatusReport, ip: str, now: float) -> None:
         """Apply a status_report in upstream's order (spec §4.1)."""
         st = self.state
         st.ip = ip
-        if record_history and report.samples:
+        if report.samples:
             self.history.add(report.timestamp, report.task is not None, report.samples, now)
         st.last_activity_time = now
         st.queue = report.queue

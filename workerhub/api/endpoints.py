@@ -97,24 +97,24 @@ async def _get_metric_keys(hub: Hub, body: Any, ctx: CallContext) -> dict[str, A
 async def _get_stats(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
     if ctx.dialect.head:
         return await _get_stats_grid(hub, body, ctx)
-    return {"workers": hub.get_stats(parse.parse_stats_query(body), identity=ctx.identity)}
+    return {"workers": await hub.get_stats(parse.parse_stats_query(body), identity=ctx.identity)}
 
 
 async def _get_activity_report(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
     if ctx.dialect.head:
         return await _get_activity_grid(hub, body, ctx)
-    return hub.get_activity_report(parse.parse_activity_query(body), identity=ctx.identity)
+    return await hub.get_activity_report(parse.parse_activity_query(body), identity=ctx.identity)
 
 
 # --- API >= 2.32 (api-versions §4.5, §4.6) ---
 
 
 async def _get_stats_grid(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
-    return {"workers": hub.get_stats_grid(parse.parse_stats_query(body, head=True), identity=ctx.identity)}
+    return {"workers": await hub.get_stats_grid(parse.parse_stats_query(body, head=True), identity=ctx.identity)}
 
 
 async def _get_activity_grid(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:
-    return hub.get_activity_grid(parse.parse_activity_query(body), identity=ctx.identity)
+    return await hub.get_activity_grid(parse.parse_activity_query(body), identity=ctx.identity)
 
 
 async def _login(hub: Hub, body: Any, ctx: CallContext) -> dict[str, Any]:

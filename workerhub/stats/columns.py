@@ -1,8 +1,13 @@
-"""The compact building blocks of a history: the series index, raw chunks (one hour) and tier days.
+"""The compact building blocks of a history: raw chunks (one hour) and tier days.
 
-Every history shares one process-wide :class:`SeriesIndex` (``(metric, variant)`` → column number), so
-column ``c`` means the same series in every worker's arrays and a fleet-wide query stacks them without
-remapping. The index only grows; the known fields and their variants keep it small (tens of columns).
+Column ``c`` of a chunk or day is column ``c`` of its history's :class:`~.series.SeriesLayout`; a chunk or
+day made before the layout grew is narrower, and the columns it lacks read as absent.
+
+**Sealed objects are read-only.** Once a chunk or day is shared with a frozen cut (:meth:`seal`, called by
+``WorkerHistory.freeze``), its arrays are marked ``writeable = False``: any write raises instead of
+changing what a snapshot is encoding, and widening a sealed day raises too. Only the write path changes
+data, and it first replaces a sealed object by a private copy (``thawed``). Reads never widen: they take a
+narrower array's missing columns as absent.
 
 Values are stored as **float32**, as upstream stores them in Elasticsearch (spec Q10): answers equal
 clearml-server's to the bit, and a raw value costs 4 bytes. Sums are accumulated in float64.
@@ -10,12 +15,11 @@ clearml-server's to the bit, and a raw value costs 4 bytes. Sums are accumulated
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["DAY_MS", "HOUR_MS", "SeriesIndex", "TIER_MS", "SERIES", "RawChunk", "TierDay"]
+__all__ = ["DAY_MS", "HOUR_MS", "TIER_MS", "RawChunk", "TierDay"]
 
 HOUR_MS = 3_600_000
 """Report-time span of one raw chunk."""
@@ -24,53 +28,6 @@ DAY_MS = 86_400_000
 TIER_MS = (600_000, 3_600_000)
 """Bucket sizes of the rollup tiers, finest first: 10 min and 1 h (why no 1 min tier: docs/storage.md)."""
 _SLOTS = tuple(DAY_MS // t for t in TIER_MS)
-
-
-class SeriesIndex:
-    """``(metric, variant)`` ↔ column number, shared by every history; append-only."""
-
-    __slots__ = ("keys", "_index", "_layouts", "_lock")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.keys: list[tuple[str, str]] = []
-        self._index: dict[tuple[str, str], int] = {}
-        # A report's key sequence → its column array. Agents send the same shape every time, so this
-        # turns ~24 dict look-ups per report into one.
-        self._layouts: dict[tuple[tuple[str, ...], tuple[str, ...]], np.ndarray] = {}
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    def column(self, key: tuple[str, str]) -> int:
-        c = self._index.get(key)
-        if c is None:
-            with self._lock:  # the index is process-wide: two hubs in two threads may both add keys
-                c = self._index.get(key)
-                if c is None:
-                    self.keys.append(key)
-                    c = self._index[key] = len(self.keys) - 1
-        return c
-
-    def layout(self, metrics: tuple[str, ...], variants: tuple[str, ...]) -> np.ndarray | None:
-        """Column numbers of a report's series (int64), or None when a key repeats (the caller dedupes)."""
-        shape = (metrics, variants)
-        cols = self._layouts.get(shape)
-        if cols is None:
-            keys = list(zip(metrics, variants))
-            if len(set(keys)) != len(keys):
-                return None
-            cols = np.fromiter((self.column(k) for k in keys), np.int64, len(keys))
-            if len(self._layouts) < 4096:  # bounded: a hostile client cannot grow it without limit
-                self._layouts[shape] = cols
-        return cols
-
-    def columns_of(self, metrics: set[str] | frozenset[str]) -> np.ndarray:
-        """Columns whose metric is in ``metrics``, ascending."""
-        return np.array([c for c, (m, _v) in enumerate(self.keys) if m in metrics], np.int64)
-
-
-SERIES = SeriesIndex()
 
 
 class RawChunk:
@@ -119,6 +76,8 @@ class RawChunk:
         return out
 
     def _grow(self, rows: int, width: int) -> None:
+        if self.sealed:
+            raise RuntimeError("a sealed chunk cannot grow: thaw it first")
         cap, old_w = self.vals.shape
         if rows > cap:
             cap = max(rows, cap + cap // 2 + 8)
@@ -151,6 +110,8 @@ class RawChunk:
         """Drop spare capacity (called once the chunk is no longer the one being appended to)."""
         n = self.n
         if self.vals.shape[0] != n:
+            if self.sealed:
+                raise RuntimeError("a sealed chunk cannot be compacted: thaw it first")
             self.ts = self.ts[:n].copy()
             self.task = self.task[:n].copy()
             self.vals = self.vals[:n].copy()
@@ -160,8 +121,18 @@ class RawChunk:
         ts = self.ts[: self.n]
         return int(ts.searchsorted(lo_ms)), int(ts.searchsorted(hi_ms, "right"))
 
-    def nbytes(self) -> int:
-        return self.ts.nbytes + self.task.nbytes + self.vals.nbytes
+    @property
+    def width(self) -> int:
+        return int(self.vals.shape[1])
+
+    def seal(self) -> None:
+        """Make the arrays read-only: this chunk is now shared with a frozen cut."""
+        for a in (self.ts, self.task, self.vals):
+            a.flags.writeable = False
+
+    @property
+    def sealed(self) -> bool:
+        return not self.vals.flags.writeable
 
 
 class TierDay:
@@ -200,9 +171,12 @@ class TierDay:
         return self.mm[0].shape[0]
 
     def widen(self, width: int) -> None:
+        """Add empty columns up to ``width`` (write path only: a sealed day is thawed first)."""
         old = self.width
         if width <= old:
             return
+        if self.sealed:
+            raise RuntimeError("a sealed tier day cannot be widened: thaw it first")
         for t in range(len(TIER_MS)):
             mm = np.full((width, 2, _SLOTS[t]), -np.inf, np.float32)
             mm[:old] = self.mm[t]
@@ -238,6 +212,13 @@ class TierDay:
         counts: np.ndarray = self.sc[0][:, 1].sum(axis=1)
         return counts
 
-    def nbytes(self) -> int:
-        return sum(a.nbytes for arrs in (self.mm, self.sc, self.rc) for a in arrs)
+    def seal(self) -> None:
+        """Make the arrays read-only: this day is now shared with a frozen cut."""
+        for arrs in (self.mm, self.sc, self.rc):
+            for a in arrs:
+                a.flags.writeable = False
+
+    @property
+    def sealed(self) -> bool:
+        return not self.rc[0].flags.writeable
 

@@ -23,12 +23,12 @@ bucket per worker; otherwise callers use the general path. This module reads the
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
-from .columns import DAY_MS, HOUR_MS, SERIES, TIER_MS
+from .columns import DAY_MS, HOUR_MS, TIER_MS, RawChunk
 from .history import WorkerHistory
+from .pick import Picker, take
 
 __all__ = ["Layout", "layout", "activity_flags", "stats_dense"]
 
@@ -94,7 +94,7 @@ def _tier_days(a0: int, b0: int) -> list[tuple[int, int, int]]:
 
 def _edge_rows(
     hs: list[WorkerHistory], ea: int, eb: int, with_task: bool = False
-) -> tuple[list[Any], np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+) -> tuple[list[RawChunk | None], np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Rows with ``ea <= ts <= eb`` (inside one hour) of every worker, found with one mask over all
     workers' timestamps: the chunks (None where absent) and, for the workers that have such rows, the row
     slice ``[i, j)``, the ordinal into ``hs`` and (``with_task``) whether one of the rows carried a task."""
@@ -169,18 +169,17 @@ def activity_flags(lay: Layout, lo: int) -> np.ndarray:
 
 
 def stats_dense(
-    lay: Layout, lo: int, cols: np.ndarray, pools: list[list[int]]
+    lay: Layout, lo: int, picker: Picker, pools: list[list[int]]
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Per pool, dense ``(W, K)`` arrays (−min, max as float32; sum, count as float64); count 0 = empty."""
+    """Per pool, dense ``(W, K)`` arrays (−min, max as float32; sum, count as float64); count 0 = empty.
+    Columns a worker's arrays lack read as absent (:mod:`.pick`): nothing is widened."""
     W, K, base, step = lay.W, lay.K, lay.base, lay.step
-    c0, c1 = int(cols[0]), int(cols[-1]) + 1
-    sel: slice | np.ndarray = slice(c0, c1) if c1 - c0 == len(cols) else cols
-    width = len(SERIES)
+    nc = len(picker.keys)
     out = []
     for _ in pools:
         nm = np.full((W, K), -np.inf, np.float32)
         out.append((nm, nm.copy(), np.zeros((W, K)), np.zeros((W, K))))
-    every = list(range(len(cols)))
+    every = list(range(nc))
     for a0, b0, hi_raw, ws, hs in lay.groups:
         for d, i, j in _tier_days(a0, b0):
             days = [h._days.get(d) for h in hs]
@@ -188,24 +187,29 @@ def stats_dense(
             if not have:
                 continue
             got = [days[k] for k in have]
-            for day in got:
-                if day.width < c1:
-                    day.widen(width)  # a representation change only
+            picks = [picker.pick(hs[k].layout, day.width) for k, day in zip(have, got)]
             rows, bsl, starts = _cells(ws, have, W, d, i, j, base, step)
             if len(pools) == 1 and pools[0] == every and len(every) > 1:
                 # One pooled metric: reduce each worker's columns straight into a small array. That reads the
                 # tier slices once; concatenating them first would copy ~27 kB per worker (it is memory bound).
                 MM: np.ndarray = np.empty((len(got), 2, j - i), np.float32)
                 SC: np.ndarray = np.empty((len(got), 2, j - i))
-                for k, day in enumerate(got):
-                    np.maximum.reduce(day.mm[0][sel, :, i:j], axis=0, out=MM[k])
-                    np.add.reduce(day.sc[0][sel, :, i:j], axis=0, out=SC[k])
+                for k, (day, pk) in enumerate(zip(got, picks)):
+                    # the pool is every column: absent ones add nothing, so reduce over the present ones
+                    idx = pk.index if pk.index is not None else pk.src
+                    if len(pk.src):
+                        np.maximum.reduce(day.mm[0][idx, :, i:j], axis=0, out=MM[k])
+                        np.add.reduce(day.sc[0][idx, :, i:j], axis=0, out=SC[k])
+                    else:
+                        MM[k] = -np.inf
+                        SC[k] = 0.0
                 pooled = [(MM, SC)]
             else:
                 # (workers, columns, 2, slots); concatenate + reshape: np.stack costs ~1 µs of Python per array
-                nc = len(cols)
-                MM = np.concatenate([day.mm[0][sel, :, i:j] for day in got]).reshape(len(got), nc, 2, j - i)
-                SC = np.concatenate([day.sc[0][sel, :, i:j] for day in got]).reshape(len(got), nc, 2, j - i)
+                mms = [take(day.mm[0][:, :, i:j], pk, -np.inf) for day, pk in zip(got, picks)]
+                scs = [take(day.sc[0][:, :, i:j], pk, 0.0) for day, pk in zip(got, picks)]
+                MM = np.concatenate(mms).reshape(len(got), nc, 2, j - i)
+                SC = np.concatenate(scs).reshape(len(got), nc, 2, j - i)
                 pooled = []
             for pool, (nm, mx, sm, ct) in zip(pools, out):
                 if pooled:
@@ -231,9 +235,8 @@ def stats_dense(
             parts = []
             for k, i, j in zip(idx.tolist(), i_s.tolist(), j_s.tolist()):
                 chunk = chunks[k]
-                if chunk.vals.shape[1] < c1:
-                    chunk._grow(chunk.vals.shape[0], width)  # a representation change only
-                parts.append(chunk.vals[i:j, sel])
+                assert chunk is not None
+                parts.append(take(chunk.vals[i:j], picker.pick(hs[k].layout, chunk.width), np.nan, axis=1))
             V = np.concatenate(parts)  # (rows, columns)
             starts = np.concatenate(([0], np.cumsum(j_s - i_s)[:-1]))
             b = (ea - base) // step  # the edge lies inside one 10 min bucket, so inside one query bucket

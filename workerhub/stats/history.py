@@ -35,20 +35,16 @@ import numpy as np
 from sortedcontainers import SortedDict
 
 from ..messages import Sample
-from .columns import DAY_MS, HOUR_MS, SERIES, TIER_MS, RawChunk, TierDay
+from .columns import DAY_MS, HOUR_MS, TIER_MS, RawChunk, TierDay
+from .plan import RawPart, TierPart, plan, raw_parts
+from .series import EMPTY_LAYOUT, SeriesKey, SeriesLayout, layout_of
 
 if TYPE_CHECKING:
     from .state import FrozenHistory
 
-__all__ = ["SeriesKey", "WorkerHistory", "TierPart", "RawPart"]
+__all__ = ["RawPart", "SeriesKey", "TierPart", "WorkerHistory"]
 
-SeriesKey = tuple[str, str]
-"""``(metric, variant)``."""
 
-TierPart = tuple[int, TierDay, int, int, int]
-"""``(tier, day, i, j, start_ms)``: slots ``[i, j)`` of tier ``tier`` in ``day``; slot ``i`` starts at ``start_ms``."""
-RawPart = tuple[RawChunk, int, int]
-"""``(chunk, i, j)``: rows ``[i, j)`` of a raw chunk."""
 
 _TEN = TIER_MS[0]
 _NO_BUCKET = -(2**62)
@@ -65,7 +61,10 @@ class WorkerHistory:
     ([1000, 5000], [30.0, 10.0])
     """
 
-    __slots__ = ("_chunks", "_days", "_cnt", "_rows", "_open", "_pending", "_horizon", "_hot", "_gen")
+    __slots__ = (
+        "_chunks", "_cnt", "_days", "_fresh", "_gen", "_horizon",
+        "_hot", "_layout", "_open", "_pending", "_rows",
+    )
 
     def __init__(self) -> None:
         self._chunks: SortedDict[int, RawChunk] = SortedDict()
@@ -77,6 +76,9 @@ class WorkerHistory:
         self._horizon = _NO_BUCKET  # hours below: tiers only
         self._hot: RawChunk | None = None  # the newest chunk, still with spare capacity
         self._gen = 0  # bumped by freeze(): chunks and days of older generations are shared, copy first
+        self._layout = EMPTY_LAYOUT  # this worker's series: its arrays are as wide as it, never wider
+        # chunks and days of the current generation (writable); freeze() seals them, as the cut shares them
+        self._fresh: list[RawChunk | TierDay] = []
 
     def __len__(self) -> int:
         """Number of retained raw reports (rows)."""
@@ -88,9 +90,14 @@ class WorkerHistory:
         return not self._chunks and not self._days
 
     @property
+    def layout(self) -> SeriesLayout:
+        """The series this history's columns hold (immutable: a new series moves it to a wider one)."""
+        return self._layout
+
+    @property
     def counts(self) -> Mapping[SeriesKey, int]:
         """Retained record count per series (raw or rolled up), as a fresh dict."""
-        keys = SERIES.keys
+        keys = self._layout.keys
         cnt = self._cnt.tolist()
         if self._pending:
             chunk = self._chunks[self._open - self._open % HOUR_MS]
@@ -112,14 +119,15 @@ class WorkerHistory:
         if not samples:
             return
         metrics, variants, values = zip(*samples)
-        cols = SERIES.layout(metrics, variants)
-        if cols is None:  # a key repeats: the last value wins, as in a dict
+        got = self._layout.columns(metrics, variants)
+        if got is None:  # a key repeats: the last value wins, as in a dict
             last = {(m, v): x for m, v, x in samples}
             metrics, variants = zip(*last)
             values = tuple(last.values())
-            cols = SERIES.layout(metrics, variants)
-            assert cols is not None
-        width = len(SERIES)
+            got = self._layout.columns(metrics, variants)
+            assert got is not None
+        cols, self._layout = got
+        width = len(self._layout)
         hour = ts_ms - ts_ms % HOUR_MS
         chunk = self._chunks.get(hour)
         if chunk is None:
@@ -150,6 +158,7 @@ class WorkerHistory:
         partial = hour < self._horizon or (day is not None and bool(day.rc[1][(hour % DAY_MS) // HOUR_MS, 0]))
         chunk = self._chunks[hour] = RawChunk(width, partial)
         chunk.gen = self._gen
+        self._fresh.append(chunk)
         if partial:
             self._horizon = max(self._horizon, hour + HOUR_MS)
         hot = self._hot
@@ -164,6 +173,7 @@ class WorkerHistory:
     def _thaw(self, hour: int, chunk: RawChunk) -> RawChunk:
         """Replace a frozen chunk by a writable copy (copy-on-write) and return the copy."""
         copy = self._chunks[hour] = chunk.thawed(self._gen)
+        self._fresh.append(copy)
         if chunk is self._hot:
             self._hot = copy
         return copy
@@ -172,20 +182,23 @@ class WorkerHistory:
         start = bucket - bucket % DAY_MS
         day = self._days.get(start)
         if day is None:
-            day = self._days[start] = TierDay(len(SERIES))
+            day = self._days[start] = TierDay(len(self._layout))
             day.gen = self._gen
+            self._fresh.append(day)
         else:
             if day.gen != self._gen:
                 day = self._days[start] = day.thawed(self._gen)
-            day.widen(len(SERIES))
+                self._fresh.append(day)
+            day.widen(len(self._layout))
         if written_at > day.written:
             day.written = written_at
         return day, (bucket - start) // _TEN
 
     def _count(self, cols: np.ndarray, counts: np.ndarray | int) -> None:
         cnt = self._cnt
-        if len(cnt) < len(SERIES):
-            self._cnt = cnt = np.concatenate((cnt, np.zeros(len(SERIES) - len(cnt), np.int64)))
+        width = len(self._layout)
+        if len(cnt) < width:
+            self._cnt = cnt = np.concatenate((cnt, np.zeros(width - len(cnt), np.int64)))
         cnt[cols] += counts
 
     def _merge_report(
@@ -211,7 +224,7 @@ class WorkerHistory:
             cols,
             -np.fmin.reduce(sub, axis=0),
             np.fmax.reduce(sub, axis=0),
-            np.nansum(sub, axis=0, dtype=np.float64),  # type: ignore[arg-type]  # an array: sub is 2-d
+            np.asarray(np.nansum(sub, axis=0, dtype=np.float64)),
             counts[cols].astype(np.float64),
             j - i,
             int(np.count_nonzero(chunk.task[i:j])),
@@ -258,6 +271,11 @@ class WorkerHistory:
         """
         from .state import FrozenHistory
 
+        # Everything written since the last cut is about to be shared with this one: seal it, so no write
+        # (or read) can change it under the thread that encodes it. Older objects are sealed already.
+        for obj in self._fresh:
+            obj.seal()
+        self._fresh.clear()
         self._gen += 1
         # Keys and values of the SortedDicts' plain-dict part, as tuples: C speed, no per-chunk object for
         # the collector (SortedDict's own iteration is Python-level, several times slower). Unsorted: the
@@ -269,6 +287,7 @@ class WorkerHistory:
             self._open,
             self._pending,
             self._horizon,
+            self._layout.keys,
         )
 
     def to_state(self) -> dict[str, Any]:
@@ -283,6 +302,9 @@ class WorkerHistory:
 
         h = cls()
         chunks, days, h._open, h._pending, h._horizon = load_state(state)
+        # load_state keeps the file's column order: the history's layout is the file's series list
+        h._layout = layout_of(tuple((m, v) for m, v in state["series"]))
+        h._fresh = [obj for _k, obj in chunks] + [obj for _k, obj in days]
         for hour, chunk in chunks:
             h._chunks[hour] = chunk
             h._rows += chunk.n
@@ -310,35 +332,10 @@ class WorkerHistory:
 
     # --- reading raw rows --------------------------------------------------------------------------------
 
-    def _raw(self, lo_ms: int, hi_ms: int, out: list[RawPart]) -> None:
-        chunks = self._chunks
-        first = lo_ms - lo_ms % HOUR_MS
-        if hi_ms < first + HOUR_MS:  # inside one chunk: the usual edge, kept cheap
-            chunk = chunks.get(first)
-            if chunk is not None:
-                ts = chunk.ts[: chunk.n]
-                i = 0 if lo_ms == first else int(ts.searchsorted(lo_ms))
-                j = chunk.n if hi_ms == first + HOUR_MS - 1 else int(ts.searchsorted(hi_ms, "right"))
-                if i < j:
-                    out.append((chunk, i, j))
-            return
-        if hi_ms - first < 4 * HOUR_MS:  # edges: a dict look-up per hour beats SortedDict.irange
-            starts = [h for h in range(first, hi_ms + 1, HOUR_MS) if h in chunks]
-        else:
-            starts = list(chunks.irange(first, hi_ms))
-        for start in starts:
-            chunk = chunks[start]
-            if start >= lo_ms and start + HOUR_MS <= hi_ms:
-                i, j = 0, chunk.n
-            else:
-                i, j = chunk.span(lo_ms, hi_ms)
-            if i < j:
-                out.append((chunk, i, j))
-
     def rows(self, lo_ms: int, hi_ms: int) -> tuple[np.ndarray, np.ndarray]:
         """Timestamps (int64 ms) and task flags (bool) of the raw reports in ``[lo_ms, hi_ms]``, ascending."""
         parts: list[RawPart] = []
-        self._raw(lo_ms, hi_ms, parts)
+        raw_parts(self, lo_ms, hi_ms, parts)
         if not parts:
             return np.empty(0, np.int64), np.empty(0, np.bool_)
         return (
@@ -354,89 +351,23 @@ class WorkerHistory:
         Fresh arrays in ascending time order; values are the stored float32 values as float64.
         """
         parts: list[RawPart] = []
-        self._raw(lo_ms, hi_ms, parts)
+        raw_parts(self, lo_ms, hi_ms, parts)
         if not parts:
             return {}
         ts_all = np.concatenate([c.ts[i:j] for c, i, j in parts])
         out: dict[SeriesKey, tuple[np.ndarray, np.ndarray]] = {}
-        for col in SERIES.columns_of(metrics).tolist():
+        for col in self._layout.columns_of(metrics):
             vals = np.concatenate(
                 [c.vals[i:j, col] if col < c.vals.shape[1] else np.full(j - i, np.nan, np.float32) for c, i, j in parts]
             )
             present = ~np.isnan(vals)
             if present.any():
-                out[SERIES.keys[col]] = (ts_all[present], vals[present].astype(np.float64))
+                out[self._layout.keys[col]] = (ts_all[present], vals[present].astype(np.float64))
         return out
-
-    # --- query planning ----------------------------------------------------------------------------------
 
     def plan(self, lo_ms: int, hi_ms: int, step_ms: int) -> list[TierPart | RawPart]:
-        """The parts that answer a query over ``[lo_ms, hi_ms]`` at ``step_ms`` buckets, in time order.
-
-        Coarsest tier whose bucket divides ``step_ms``, for the tier buckets that lie wholly inside the
-        range and hold no pending row; finer tier buckets (10 min) for whole buckets around them; raw rows
-        for the rest (partial 10 min buckets at the ends, the pending bucket). Hours below the horizon:
-        that tier's (or, when no tier divides ``step_ms``, the 10 min tier's) buckets overlapping the
-        range, whole.
-        """
-        t = 1 if step_ms % TIER_MS[1] == 0 else 0 if step_ms % TIER_MS[0] == 0 else -1
-        out: list[TierPart | RawPart] = []
-        lo = lo_ms
-        if lo < self._horizon:
-            tt = max(t, 0)
-            size = TIER_MS[tt]
-            self._tiers(tt, lo - lo % size, min(hi_ms, self._horizon - 1) + 1, out)
-            lo = self._horizon
-        if lo > hi_ms:
-            return out
-        if t < 0:
-            self._raw(lo, hi_ms, out)  # type: ignore[arg-type]
-            return out
-        # Cascade from coarse to fine: whole 1 h buckets in the middle, whole 10 min buckets around them,
-        # raw rows only for the partial 10 min buckets at the ends and the pending bucket.
-        fine = TIER_MS[0]
-        a0 = -(-lo // fine) * fine
-        b0 = (hi_ms + 1) // fine * fine
-        if self._pending:
-            b0 = min(b0, self._open)
-        if a0 >= b0:
-            self._raw(lo, hi_ms, out)  # type: ignore[arg-type]
-            return out
-        if lo < a0:
-            self._raw(lo, a0 - 1, out)  # type: ignore[arg-type]
-        a1 = b1 = a0
-        if t == 1:
-            size = TIER_MS[1]
-            a1 = -(-lo // size) * size
-            b1 = (hi_ms + 1) // size * size
-            if self._pending:
-                b1 = min(b1, self._open - self._open % size)
-            if a1 >= b1:
-                a1 = b1 = b0
-        if a0 < a1:
-            self._tiers(0, a0, a1, out)
-        if a1 < b1:
-            self._tiers(1, a1, b1, out)
-        if b1 < b0:
-            self._tiers(0, b1, b0, out)
-        if b0 <= hi_ms:
-            self._raw(b0, hi_ms, out)  # type: ignore[arg-type]
-        return out
-
-    def _tiers(self, t: int, a: int, b: int, out: list[Any]) -> None:
-        """Tier ``t`` slices for bucket starts in ``[a, b)`` (``a`` aligned to the tier)."""
-        size = TIER_MS[t]
-        days = self._days
-        first = a - a % DAY_MS
-        if b - first <= 32 * DAY_MS:
-            starts = [d for d in range(first, b, DAY_MS) if d in days]
-        else:
-            starts = list(days.irange(first, b - 1))
-        for start in starts:
-            i = max(a - start, 0) // size
-            j = (min(b - start, DAY_MS) + size - 1) // size
-            if i < j:
-                out.append((t, days[start], i, j, start + i * size))
+        """The parts answering ``[lo_ms, hi_ms]`` at ``step_ms`` buckets, in time order (:func:`.plan`)."""
+        return plan(self, lo_ms, hi_ms, step_ms)
 
     def latest(self) -> dict[SeriesKey, float]:
         """The values of the newest raw report (by report time), ``{}`` when no raw row is left.
@@ -447,7 +378,7 @@ class WorkerHistory:
             return {}
         chunk = self._chunks.peekitem(-1)[1]
         row = chunk.vals[chunk.n - 1]
-        values, keys = row.tolist(), SERIES.keys
+        values, keys = row.tolist(), self._layout.keys
         return {keys[c]: values[c] for c in np.flatnonzero(~np.isnan(row)).tolist()}
 
     # --- invariants --------------------------------------------------------------------------------------
@@ -455,7 +386,10 @@ class WorkerHistory:
     def _check(self) -> None:
         """Assert every structural invariant (used by the property tests after each step)."""
         rows = 0
-        cnt = np.zeros(len(SERIES), np.int64)
+        self._layout._check()
+        width = len(self._layout)
+        cnt = np.zeros(width, np.int64)
+        fresh = {id(obj) for obj in self._fresh}
         tier_rows = 0
         for start, chunk in self._chunks.items():
             n = chunk.n
@@ -468,12 +402,19 @@ class WorkerHistory:
             assert chunk is self._hot or chunk.vals.shape[0] == n, "spare capacity in a cold chunk"
             assert (~np.isnan(chunk.vals[:n])).any(axis=1).all(), "a row without values"
             assert not chunk.partial or start < self._horizon
+            assert chunk.width <= width, "a chunk wider than its history's layout"
+            # a chunk shared with a cut is read-only; one written since is private and in _fresh
+            assert chunk.sealed == (chunk.gen != self._gen), "shared chunk writable, or private one sealed"
+            assert chunk.sealed or id(chunk) in fresh
             rows += n
         assert rows == self._rows
         for start, day in self._days.items():
             assert start % DAY_MS == 0
             assert day.written > -np.inf
             w = day.width
+            assert w <= width, "a day wider than its history's layout"
+            assert day.sealed == (day.gen != self._gen), "a shared day writable, or a private one sealed"
+            assert day.sealed or id(day) in fresh
             cnt[:w] += day.counts().astype(np.int64)
             c0, c1 = day.sc[0][:, 1], day.sc[1][:, 1]
             # the 1 h tier is exactly the cascade of the 10 min tier

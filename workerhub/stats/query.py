@@ -1,51 +1,45 @@
-"""Fleet-wide query evaluation: every worker's plan (tier slices and raw rows) reduced in one numpy pass.
+"""Fleet-wide query evaluation (numpy): every worker's plan (tier slices and raw rows) reduced in one numpy pass.
 
 Each worker's :meth:`~.history.WorkerHistory.plan` yields parts in time order. Every part becomes rows of
 partials keyed by a *group* ``worker_ordinal * K + query_bucket_index`` (nondecreasing over the whole
 fleet), so one ``reduceat`` over the concatenation merges tier buckets, edge raw rows and all workers at
 once; per-worker Python work is only the plan and slicing. Outputs are plain lists (``tolist`` once per
-column, then list slices per worker), which orjson serializes at full speed.
+column, then list slices per worker); :mod:`.render` turns them into the wire answer.
 
 That is the *general* path. When the interval is a multiple of 10 min and every worker's raw rows are
 complete over the range (the usual dashboard query), :mod:`.dense` answers instead, without a per-worker
-plan, into dense ``(workers, buckets)`` arrays (rendered by :func:`_render_dense`).
+plan, into dense ``(workers, buckets)`` arrays.
 """
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from . import dense
-from .columns import SERIES, TIER_MS
-from .history import WorkerHistory
+from .columns import TIER_MS
+from .history import RawPart, WorkerHistory
+from .pick import Picker, take
 
-__all__ = ["fleet_stats", "fleet_activity"]
+__all__ = ["bucket_base", "clamp_range", "fleet_activity", "fleet_stats"]
 
 _HOUR = 3_600_000
 
 
-def _base(lo: int, step: int) -> int:
+def bucket_base(lo: int, step: int) -> int:
     # Whole tier buckets below the horizon may start up to one tier bucket (≤ 1 h) before lo.
     return ((lo - _HOUR) // step) * step
 
 
-def _clamp(histories: Iterable[WorkerHistory], lo: int, hi: int) -> tuple[int, int]:
+def clamp_range(histories: Iterable[WorkerHistory], lo: int, hi: int) -> tuple[int, int]:
     """``[lo, hi]`` narrowed to the hours and days the fleet holds data in (hour-aligned ends, so every
     bucket and plan keeps its answer). Keeps group ids ``worker * K + bucket`` small: a query over the
     whole int64 range at a 1 s interval would otherwise overflow them, or allocate per empty bucket."""
-    first = last = None
-    for h in histories:
-        ext = h.extent()
-        if ext is not None:
-            first = ext[0] if first is None else min(first, ext[0])
-            last = ext[1] if last is None else max(last, ext[1])
-    if first is None or last is None:
+    exts = [e for e in (h.extent() for h in histories) if e is not None]
+    if not exts:
         return lo, hi
+    first, last = min(e[0] for e in exts), max(e[1] for e in exts)
     lo2, hi2 = max(lo, first), min(hi, last)
     return (lo2, hi2) if lo2 <= hi2 else (lo, lo)
 
@@ -58,12 +52,13 @@ def _ramp(
     if len(set(lengths)) == 1 and len(set(sizes)) == 1:  # the usual case: a broadcast, no repeats
         ramp = np.arange(lengths[0], dtype=np.int64) * sizes[0]
         first = np.array(starts, np.int64) - base
-        return ((first[:, None] + ramp) // step + np.array(offsets, np.int64)[:, None]).ravel()
+        ids: np.ndarray = ((first[:, None] + ramp) // step + np.array(offsets, np.int64)[:, None]).ravel()
+        return ids
     n = np.array(lengths)
     pos = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
     slot_start = np.repeat(np.array(starts, np.int64), n) + pos * np.repeat(np.array(sizes, np.int64), n)
-    ids: np.ndarray = (slot_start - base) // step + np.repeat(np.array(offsets, np.int64), n)
-    return ids
+    out: np.ndarray = (slot_start - base) // step + np.repeat(np.array(offsets, np.int64), n)
+    return out
 
 
 def _merge_sorted(
@@ -107,19 +102,17 @@ def fleet_stats(
     lo: int,
     hi: int,
     step: int,
-    cols: np.ndarray,
+    picker: Picker,
     pools: list[list[int]],
 ) -> tuple[int, list[tuple[np.ndarray, list[np.ndarray]]]]:
-    """Per output series (a *pool*: positions into ``cols`` whose values are aggregated together) the
+    """Per output series (a *pool*: positions into ``picker.keys`` whose values are aggregated together) the
     group ids ``worker_ordinal * K + bucket`` (ascending, unique) and ``[−min, max, sum, count]`` arrays.
+    Columns a worker's arrays lack read as absent (:mod:`.pick`): nothing is widened.
 
     Returns ``K`` and one ``(groups, arrays)`` per pool; a group with count 0 holds no record.
     """
-    base = _base(lo, step)
+    base = bucket_base(lo, step)
     K = (hi - base) // step + 2
-    c0, c1 = int(cols[0]), int(cols[-1]) + 1
-    sel: slice | np.ndarray = slice(c0, c1) if c1 - c0 == len(cols) else cols
-    pools = [[p for p in pool] for pool in pools]
     t_mm: list[np.ndarray] = []
     t_sc: list[np.ndarray] = []
     t_start: list[int] = []
@@ -130,24 +123,21 @@ def fleet_stats(
     r_ts: list[np.ndarray] = []
     r_len: list[int] = []
     r_off: list[int] = []
-    width = len(SERIES)
     for w, (_wid, history) in enumerate(histories):
         offset = w * K
+        layout = history.layout
         for part in history.plan(lo, hi, step):
-            if len(part) == 3:
+            if isinstance(part, RawPart):
                 chunk, i, j = part
-                if chunk.vals.shape[1] < c1:
-                    chunk._grow(chunk.vals.shape[0], width)  # a representation change only
-                r_vals.append(chunk.vals[i:j, sel])
+                r_vals.append(take(chunk.vals[i:j], picker.pick(layout, chunk.width), np.nan, axis=1))
                 r_ts.append(chunk.ts[i:j])
                 r_len.append(j - i)
                 r_off.append(offset)
             else:
                 t, day, i, j, start = part
-                if day.width < c1:
-                    day.widen(width)
-                t_mm.append(day.mm[t][sel, :, i:j])
-                t_sc.append(day.sc[t][sel, :, i:j])
+                pk = picker.pick(layout, day.width)
+                t_mm.append(take(day.mm[t][:, :, i:j], pk, -np.inf))
+                t_sc.append(take(day.sc[t][:, :, i:j], pk, 0.0))
                 t_start.append(start)
                 t_len.append(j - i)
                 t_size.append(TIER_MS[t])
@@ -161,7 +151,7 @@ def fleet_stats(
     if r_vals:
         V = np.ascontiguousarray(np.concatenate(r_vals).T)  # (columns, rows)
         g_r = (np.concatenate(r_ts) - base) // step + np.repeat(np.array(r_off, np.int64), r_len)
-    every = list(range(len(cols)))
+    every = list(range(len(picker.keys)))
     for pool in pools:
         one = len(pool) == 1
         if t_mm:
@@ -193,180 +183,6 @@ def fleet_stats(
     return K, results
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a large response is built.
-
-    A get_stats response is millions of new floats in thousands of new lists and dicts: no cycles, nothing
-    the collector could free. Yet each ~700 container allocations start a collection, and the older
-    generations walk the whole heap (every history). That was 30 % of a split_by_variant query (measured).
-    The previous state is restored, so a caller that disabled collection keeps it disabled.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def render_stats(
-    histories: Sequence[tuple[str, WorkerHistory]],
-    lo: int,
-    hi: int,
-    step: int,
-    aggregations: dict[str, list[str]],
-    split: bool,
-) -> list[dict[str, Any]]:
-    """The get_stats ``workers`` list (see :func:`~.aggregate.stats_report` for the contract)."""
-    with _gc_paused():
-        return _render_stats(histories, lo, hi, step, aggregations, split)
-
-
-def _render_stats(
-    histories: Sequence[tuple[str, WorkerHistory]],
-    lo: int,
-    hi: int,
-    step: int,
-    aggregations: dict[str, list[str]],
-    split: bool,
-) -> list[dict[str, Any]]:
-    cols = SERIES.columns_of(frozenset(aggregations))
-    if not len(cols) or not histories:
-        return []
-    lo, hi = _clamp((h for _id, h in histories), lo, hi)
-    base = _base(lo, step)
-    W = len(histories)
-    keys_of = [SERIES.keys[c] for c in cols.tolist()]
-    names: list[tuple[str, str | None]] = []
-    pools: list[list[int]] = []
-    if split:
-        for k, (metric, variant) in enumerate(keys_of):
-            names.append((metric, variant))
-            pools.append([k])
-    else:
-        by_metric: dict[str, list[int]] = {}
-        for k, (metric, _v) in enumerate(keys_of):
-            by_metric.setdefault(metric, []).append(k)
-        for metric, ks in by_metric.items():
-            names.append((metric, None))
-            pools.append(ks)
-    entries: list[list[tuple[int, str, str, dict[str, Any]]]] = [[] for _ in range(W)]
-    K = (hi - base) // step + 2
-    lay = dense.layout([h for _w, h in histories], lo, hi, step, base, K, len(pools))
-    if lay is not None:
-        for (metric, variant), arrays in zip(names, dense.stats_dense(lay, lo, cols, pools)):
-            _render_dense(entries, metric, variant, arrays, aggregations[metric], base, step)
-        return _order(histories, entries)
-    K, results = fleet_stats(histories, lo, hi, step, cols, pools)
-    for (metric, variant), (g, partials) in zip(names, results):
-        if not len(g):
-            continue
-        nm, mx, sm, ct = partials
-        keep = ct > 0
-        if not keep.any():
-            continue
-        g = g[keep]
-        ct = ct[keep]
-        w_of = g // K
-        bounds = np.searchsorted(w_of, np.arange(W + 1)).tolist()
-        totals = np.bincount(w_of, weights=ct, minlength=W).astype(np.int64).tolist()
-        dates = (base + (g - w_of * K) * step).tolist()
-        stats_lists: list[tuple[str, list[float]]] = []
-        for agg in aggregations[metric]:
-            if agg == "avg":
-                vals = (sm[keep] / ct).tolist()
-            elif agg == "min":
-                vals = (-nm[keep]).astype(np.float64).tolist()
-            else:
-                vals = mx[keep].astype(np.float64).tolist()
-            stats_lists.append((agg, vals))
-        for w in np.flatnonzero(np.diff(bounds)).tolist():
-            a, b = bounds[w], bounds[w + 1]
-            entry: dict[str, Any] = {"metric": metric}
-            if variant is not None:
-                entry["variant"] = variant
-            entry["dates"] = dates[a:b]
-            entry["stats"] = [{"aggregation": agg, "values": vals[a:b]} for agg, vals in stats_lists]
-            entries[w].append((totals[w], metric, variant or "", entry))
-    return _order(histories, entries)
-
-
-def _render_dense(
-    entries: list[list[tuple[int, str, str, dict[str, Any]]]],
-    metric: str,
-    variant: str | None,
-    arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    aggs: list[str],
-    base: int,
-    step: int,
-) -> None:
-    """Append one output series' entries from dense ``(W, K)`` arrays (see :func:`.dense.stats_dense`)."""
-    nm, mx, sm, ct = arrays
-    keep = ct > 0
-    ws = np.flatnonzero(keep.any(axis=1))
-    if not len(ws):
-        return
-    totals = ct[ws].sum(axis=1).astype(np.int64).tolist()
-    kk = keep[ws]
-    if (kk == kk[0]).all():  # the usual case: every worker has the same buckets, one tolist per aggregation
-        cidx = np.flatnonzero(kk[0])
-        dates = (base + cidx * step).tolist()
-        block = np.ix_(ws, cidx)
-        rows = {
-            "avg": lambda: (sm[block] / ct[block]).tolist(),
-            "min": lambda: (-nm[block]).astype(np.float64).tolist(),
-            "max": lambda: mx[block].astype(np.float64).tolist(),
-        }
-        stats_rows = [(agg, rows[agg]()) for agg in aggs]
-        for n, (w, total) in enumerate(zip(ws.tolist(), totals)):
-            entry: dict[str, Any] = {"metric": metric}
-            if variant is not None:
-                entry["variant"] = variant
-            entry["dates"] = dates.copy()
-            entry["stats"] = [{"aggregation": agg, "values": vals[n]} for agg, vals in stats_rows]
-            entries[w].append((total, metric, variant or "", entry))
-        return
-    for w, total in zip(ws.tolist(), totals):
-        cidx = np.flatnonzero(keep[w])
-        entry = {"metric": metric}
-        if variant is not None:
-            entry["variant"] = variant
-        entry["dates"] = (base + cidx * step).tolist()
-        stats = []
-        for agg in aggs:
-            if agg == "avg":
-                vals = (sm[w, cidx] / ct[w, cidx]).tolist()
-            elif agg == "min":
-                vals = (-nm[w, cidx]).astype(np.float64).tolist()
-            else:
-                vals = mx[w, cidx].astype(np.float64).tolist()
-            stats.append({"aggregation": agg, "values": vals})
-        entry["stats"] = stats
-        entries[w].append((total, metric, variant or "", entry))
-
-
-def _order(
-    histories: Sequence[tuple[str, WorkerHistory]], entries: list[list[tuple[int, str, str, dict[str, Any]]]]
-) -> list[dict[str, Any]]:
-    """Workers by record count descending, then id; within a worker, metrics and variants likewise (Q9)."""
-    out: list[tuple[int, str, list[dict[str, Any]]]] = []
-    for w, items in enumerate(entries):
-        if not items:
-            continue
-        if len(items) == 1:
-            out.append((items[0][0], histories[w][0], [items[0][3]]))
-            continue
-        per_metric: dict[str, int] = {}
-        for total, metric, _v, _e in items:
-            per_metric[metric] = per_metric.get(metric, 0) + total
-        items.sort(key=lambda e: (-per_metric[e[1]], e[1], -e[0], e[2]))
-        out.append((sum(per_metric.values()), histories[w][0], [e[3] for e in items]))
-    out.sort(key=lambda x: (-x[0], x[1]))
-    return [{"worker": wid, "metrics": metrics} for _, wid, metrics in out]
-
-
 def fleet_activity(
     histories: Iterable[WorkerHistory], lo: int, hi: int, step: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -375,8 +191,8 @@ def fleet_activity(
     (zeros included); the general one only the non-empty buckets, so a wide range at a small interval
     costs nothing per empty bucket. Callers treat both alike."""
     histories = list(histories)
-    lo, hi = _clamp(histories, lo, hi)
-    base = _base(lo, step)
+    lo, hi = clamp_range(histories, lo, hi)
+    base = bucket_base(lo, step)
     K = (hi - base) // step + 2
     lay = dense.layout(histories, lo, hi, step, base, K)
     if lay is not None:  # bounded: the dense layout refuses grids beyond its cell budget
@@ -399,7 +215,7 @@ def fleet_activity(
         offset = w * K
         w += 1
         for part in parts:
-            if len(part) == 3:
+            if isinstance(part, RawPart):
                 chunk, i, j = part
                 ts = chunk.ts
                 first = (int(ts[i]) - base) // step

@@ -1,9 +1,9 @@
 """The persisted form of a :class:`~.history.WorkerHistory`: plain msgpack data, arrays as little-endian bytes.
 
-Column numbers are process-local (the shared :data:`~.columns.SERIES` index grows in the order series first
+Column numbers are per history (its :class:`~.series.SeriesLayout` grows in the order series first
 arrive), so the file names its series: ``series`` lists the ``[metric, variant]`` pairs this history holds,
-and every array in the state has exactly those columns, in that order. Loading maps each name to the
-loading process's column (registering it if new) and scatters the arrays into that layout.
+and every array in the state has exactly those columns, in that order. Loading keeps that order: the
+restored history's layout is the ``series`` list.
 
 Layout of :meth:`FrozenHistory.to_state` (``k`` = number of series; all arrays C-order, little-endian)::
 
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .columns import DAY_MS, HOUR_MS, SERIES, TIER_MS, RawChunk, TierDay
+from .columns import DAY_MS, HOUR_MS, TIER_MS, RawChunk, TierDay
 
 __all__ = ["FrozenHistory", "load_state"]
 
@@ -64,7 +64,7 @@ class FrozenHistory:
     history copies them before writing).
     """
 
-    __slots__ = ("_chunks", "_days", "_open", "_pending", "_horizon", "_sorted")
+    __slots__ = ("_chunks", "_days", "_open", "_pending", "_horizon", "_sorted", "_keys")
 
     def __init__(
         self,
@@ -73,6 +73,7 @@ class FrozenHistory:
         open_ms: int,
         pending: bool,
         horizon: int,
+        keys: tuple[tuple[str, str], ...],
     ) -> None:
         # (keys, values) taken unsorted at the cut, which must be cheap; paired and sorted lazily, in the
         # thread that encodes
@@ -82,6 +83,7 @@ class FrozenHistory:
         self._open = open_ms
         self._pending = pending
         self._horizon = horizon
+        self._keys = keys  # the history's series layout at the cut (immutable)
 
     def _sort(self) -> None:
         if not self._sorted:
@@ -109,7 +111,7 @@ class FrozenHistory:
         frozen arrays: pack them (msgpack writes them as bin) before the view is dropped."""
         self._sort()
         used = self._used()
-        keys = SERIES.keys  # append-only: entries below the widths frozen here never change
+        keys = self._keys
         chunks = []
         for hour, c in self._chunks:
             vals = _select(c.vals[: c.n].T, used, c.vals.shape[1], np.nan).T
@@ -156,7 +158,7 @@ def load_state(
     state: Mapping[str, Any],
 ) -> tuple[list[tuple[int, RawChunk]], list[tuple[int, TierDay]], int, bool, int]:
     """Validate and decode :meth:`FrozenHistory.to_state` output into ``(chunks, days, open, pending,
-    horizon)`` in this process's column layout; raises ValueError naming what is malformed."""
+    horizon)`` in the file's column order (its ``series`` list); raises ValueError naming what is malformed."""
     if not isinstance(state, Mapping) or not isinstance(state.get("series"), list):
         raise ValueError("history has no series list (a snapshot of another format?)")
     names = []
@@ -167,8 +169,8 @@ def load_state(
     if len(set(names)) != len(names):
         raise ValueError("a series is named twice")
     k = len(names)
-    cols = np.array([SERIES.column(key) for key in names], np.int64)
-    width = len(SERIES)
+    cols = np.arange(k, dtype=np.int64)
+    width = k
     open_ms = _int(state.get("open"), "open")
     horizon = _int(state.get("horizon"), "horizon")
     pending = state.get("pending")
