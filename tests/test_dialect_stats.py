@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import JsonApi
 from .dialect_support import ServerHandle, cleared, head_server  # noqa: F401 (head_server: a fixture)
+from .support import JsonApi
 
 HEAD = "v2.34/"
 

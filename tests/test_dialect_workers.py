@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import JsonApi
 from .dialect_support import ServerHandle, cleared, head_server  # noqa: F401 (head_server: a fixture)
-from .support import ms
+from .support import JsonApi, ms
 
 HEAD = "v2.34/"
 

@@ -21,9 +21,7 @@ from workerhub.server import _hypercorn_config
 from workerhub.stream import FrameDecoder, encode_frame, encode_request
 from workerhub.testing import ServerHandle, running_server
 
-from .conftest import JsonApi
-from .support import BASE_S, ms, report
-from .test_stream import RawConn, code
+from .support import BASE_S, JsonApi, RawConn, code, ms, report
 
 MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 

@@ -17,7 +17,7 @@ from workerhub import Settings
 from workerhub.server import serve
 from workerhub.testing import ServerHandle, running_server
 
-from .conftest import JsonApi, StreamApi
+from .support import JsonApi, StreamApi
 
 T0 = 1_700_000_000
 

@@ -8,7 +8,6 @@ floats with ``math.isclose(rel_tol=1e-9)``, everything else (dates, counts, name
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from typing import Any
 
@@ -35,6 +34,7 @@ from workerhub.stats import (
 from workerhub.stats.jobs import MAX_BUCKETS
 
 from . import reference as ref
+from .compare import WALL_START, assert_same, records_of
 from .strategies import (
     SECOND,
     Report,
@@ -46,30 +46,6 @@ from .strategies import (
     values,
     worker_subsets,
 )
-
-# --- comparison -----------------------------------------------------------------------------------------
-
-
-def assert_same(actual: Any, expected: Any, path: str = "") -> None:
-    """Equal structure and order; floats within 1e-9 relative, every other leaf equal and of equal type."""
-    if isinstance(expected, float):
-        assert isinstance(actual, float), f"{path}: {actual!r} is not a float"
-        assert math.isclose(actual, expected, rel_tol=1e-9), f"{path}: {actual!r} != {expected!r}"
-    elif isinstance(expected, dict):
-        assert isinstance(actual, dict), f"{path}: {actual!r} is not an object"
-        assert list(actual) == list(expected), f"{path}: keys {list(actual)} != {list(expected)}"
-        for key in expected:
-            assert_same(actual[key], expected[key], f"{path}.{key}")
-    elif isinstance(expected, list):
-        assert isinstance(actual, list), f"{path}: {actual!r} is not a list"
-        if actual == expected and all(type(e) is int for e in expected) and all(type(a) is int for a in actual):
-            return  # fast path for long date / count lists
-        assert len(actual) == len(expected), f"{path}: {actual!r} != {expected!r}"
-        for i, (a, e) in enumerate(zip(actual, expected)):
-            assert_same(a, e, f"{path}[{i}]")
-    else:
-        assert type(actual) is type(expected) and actual == expected, f"{path}: {actual!r} != {expected!r}"
-
 
 # --- query drawing ---------------------------------------------------------------------------------------
 
@@ -109,13 +85,6 @@ def expected_stats(records: list[dict[str, Any]], q: StatsQuery) -> list[dict[st
 
 def expected_activity(records: list[dict[str, Any]], q: ActivityQuery, fixed: bool) -> dict[str, Any]:
     return ref.get_activity_report(records, q.from_date, q.to_date, q.interval, fixed)
-
-
-def records_of(rs: list[Report], record_zero: bool = False) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for r in rs:
-        out.extend(ref.make_records(r.worker, r.timestamp, r.task, r.machine_stats, record_zero))
-    return out
 
 
 # --- flattening ------------------------------------------------------------------------------------------
@@ -255,7 +224,6 @@ def test_retention_keeps_every_record_written_after_the_cutoff(
 
 # --- the real hub, in process on trio ----------------------------------------------------------------------
 
-WALL_START = 1_700_000_000.0
 
 
 def identity(company: str, user: str) -> Identity:

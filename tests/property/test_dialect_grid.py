@@ -24,8 +24,8 @@ from workerhub.messages import Identity, StatusReport
 from workerhub.stats import flatten_machine_stats
 
 from . import reference as ref
+from .compare import WALL_START, assert_same, records_of
 from .strategies import Report, date_range, intervals, reports, stat_items, worker_subsets
-from .test_aggregation import WALL_START, assert_same, records_of
 
 VERSIONS = st.sampled_from(["", "v2.4/", "v2.23/", "v2.31/", "v2.32/", "v2.34/", "v9.0/"])
 MAX_VERSIONS = st.sampled_from(["2.34", "2.34", "2.4", "2.31", "2.32"])
