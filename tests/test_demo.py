@@ -1,0 +1,129 @@
+"""The demo fleet against a real server: the workers, stats and activity it produces (bounded: ~2 s)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from typing import Literal
+
+import pytest
+
+from workerhub.demo import DemoRunner, Fleet
+from workerhub.testing import ServerHandle, running_demo, running_server
+
+HOUR = 3600
+
+
+@pytest.fixture(scope="module")
+def server() -> ServerHandle:
+    with running_server(msgpack_port=0) as handle:
+        yield handle
+
+
+def test_fleet_is_deterministic_and_realistic() -> None:
+    a, b = Fleet(40, seed=7), Fleet(40, seed=7)
+    t = 1_796_000_000.0
+    assert [a.report(w, t) for w in a.workers] == [b.report(w, t) for w in b.workers]
+    assert Fleet(40, seed=8).report(Fleet(40, seed=8).workers[0], t) != a.report(a.workers[0], t)
+    assert {len(a.report(w, t)["machine_stats"]["cpu_usage"]) for w in a.workers} <= {8, 16, 32, 48, 64}
+    assert {w.gpus for w in a.workers} <= set(range(9)) and any(w.gpus for w in a.workers)
+    assert any(w.ephemeral for w in a.workers) and not all(w.ephemeral for w in a.workers)
+    # jobs start and finish: a worker runs several different tasks over a day, and is idle at times
+    w = a.workers[0]
+    tasks = [a.task(w, t + m * 60) for m in range(0, 24 * 60, 10)]
+    assert len({x for x in tasks if x}) > 3 and None in tasks
+    # diurnal: the fleet is busier in the afternoon than at night (UTC)
+    day = t - t % 86400
+    assert a.load(day + 15 * HOUR) > a.load(day + 3 * HOUR)
+    # ephemeral workers come and go over a day
+    e = next(w for w in a.workers if w.ephemeral)
+    assert {a.present(e, t + h * HOUR) for h in range(48)} == {True, False}
+
+
+@pytest.mark.parametrize("transport", ["stream", "http"])
+def test_backfill_writes_history_and_live_fleet(server: ServerHandle, transport: Literal["http", "stream"]) -> None:
+    server.reset()
+    fleet = Fleet(12, seed=3)
+    now = time.time()
+    with DemoRunner(server.url, fleet, transport=transport, stream_url=server.stream_url) as runner:
+        sent = runner.backfill(2 * HOUR, step=300, now=now)
+    expected = sum(fleet.present(w, t) for w in fleet.workers for t in _times(now, 2 * HOUR, 300))
+    assert sent == expected
+    live = {w["id"] for w in server.client.call("workers.get_all", last_seen=0)["workers"]}
+    assert live == {w.id for w in fleet.workers if fleet.present(w, now)}
+    # the history: one cpu_usage series per core of the first worker, over the backfilled range
+    first = fleet.workers[0]
+    stats = server.client.call(
+        "workers.get_stats", worker_ids=[first.id], from_date=int(now - 2 * HOUR), to_date=int(now),
+        interval=600, items=[{"key": "cpu_usage", "aggregation": "avg"}], split_by_variant=True,
+    )["workers"]
+    assert len(stats[0]["metrics"]) == first.cores
+    assert 10 <= len(stats[0]["metrics"][0]["dates"]) <= 13
+    activity = server.client.call(
+        "workers.get_activity_report", from_date=int(now - 2 * HOUR), to_date=int(now), interval=600
+    )
+    assert max(activity["total"]["counts"]) >= len(live)
+    assert 0 < max(activity["active"]["counts"]) <= max(activity["total"]["counts"])
+
+
+def test_live_ticks_join_leave_and_time_out(server: ServerHandle) -> None:
+    server.reset()
+    fleet = Fleet(40, seed=1)
+    e = [w for w in fleet.workers if w.ephemeral]
+    # a moment at which some ephemeral worker goes away between two ticks an hour apart
+    t0 = 1_796_000_000.0
+    t1 = next(t0 + h * HOUR for h in range(200) if any(
+        fleet.present(w, t0 + h * HOUR) and not fleet.present(w, t0 + (h + 1) * HOUR) for w in e))
+    t2 = t1 + HOUR
+    with DemoRunner(server.url, fleet, timeout=60) as runner:
+        runner.tick(t1)
+        assert _listed(server) == {w.id for w in fleet.workers if fleet.present(w, t1)}
+        runner.tick(t2)  # those gone unregister, or just stop reporting
+        gone = {w.id for w in fleet.workers if fleet.present(w, t1) and not fleet.present(w, t2)}
+        present = {w.id for w in fleet.workers if fleet.present(w, t2)}
+        silent = _listed(server) - present
+        assert gone and silent <= gone
+        server.advance_clock(30)
+        runner.tick(t2 + 30)
+        server.advance_clock(31)  # 61 s after their last report: the silent ones have timed out
+        assert _listed(server) == {w.id for w in fleet.workers if fleet.present(w, t2 + 30)}
+
+
+def _listed(server: ServerHandle) -> set[str]:
+    return {w["id"] for w in server.client.call("workers.get_all")["workers"]}
+
+
+def test_running_demo_helper(server: ServerHandle) -> None:
+    server.reset()
+    with running_demo(server, 8, backfill=HOUR, step=600, seed=2) as runner:
+        assert runner.sent > 8
+        ids = {w["id"] for w in server.client.call("workers.get_all")["workers"]}
+        assert ids and ids <= {w.id for w in runner.fleet.workers}
+
+
+def test_cli_demo_backfill_only(server: ServerHandle) -> None:
+    server.reset()
+    out = subprocess.run(
+        [sys.executable, "-m", "workerhub", "demo", "--url", server.url, "--workers", "4", "--backfill", "30m",
+         "--backfill-step", "5m", "--no-live", "--seed", "5"],
+        check=False, capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert server.client.call("workers.get_all")["workers"]
+
+
+def test_cli_demo_refuses_bad_arguments() -> None:
+    bad = [["--workers", "-1"], ["--backfill", "soon"], ["--transport", "stream"], ["--access-key", "k"]]
+    for extra in bad:
+        out = subprocess.run(
+            [sys.executable, "-m", "workerhub", "demo", "--url", "http://127.0.0.1:9", "--no-live", *extra],
+            check=False, capture_output=True, text=True, timeout=60,
+        )
+        assert out.returncode == 2, (extra, out.stderr)
+        assert out.stderr.strip()
+
+
+def _times(now: float, seconds: float, step: float) -> list[float]:
+    end = now - now % step
+    return [end - k * step for k in range(int(seconds // step), 0, -1)]
