@@ -92,6 +92,7 @@ class Settings:
     # --- transports and test support ---
     msgpack_port: int | None = field(default=None, metadata=_doc("port of the native msgpack stream"))
     testing: bool = field(default=False, metadata=_doc("enable clock control (debug.advance_clock)"))
+    dashboard: bool = field(default=True, metadata=_doc("serve the web dashboard at / (--no-dashboard: off)"))
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated like any other source."""

@@ -17,6 +17,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..actors import Hub
 from ..errors import EndpointNotFound, PayloadTooLarge, ServerError, UnsupportedMediaType, WorkerhubError
+from ..web import mount_dashboard
 from . import auth, codec
 from .auth import Authenticator
 from .endpoints import DEFAULT_VERSION, CallContext, dispatch, resolve
@@ -94,8 +95,12 @@ def create_app(hub: Hub) -> QuartTrio:
             return Response(b"", status=200, headers={"Connection": "close"})
         return Response(b"", status=200)
 
+    root_methods = _METHODS
+    if hub.settings.dashboard:  # GET / is the dashboard's page; POST / still answers as the API
+        mount_dashboard(app)
+        root_methods = [m for m in _METHODS if m != "GET"]
     # No automatic OPTIONS on these rules: quart's would answer without draining the body.
-    app.add_url_rule("/", "root", call, methods=_METHODS, provide_automatic_options=False)
+    app.add_url_rule("/", "root", call, methods=root_methods, provide_automatic_options=False)
     app.add_url_rule("/<path:path>", "call", call, methods=_METHODS, provide_automatic_options=False)
     app.add_url_rule("/", "root_options", options, methods=["OPTIONS"])
     app.add_url_rule("/<path:path>", "options", options, methods=["OPTIONS"])
