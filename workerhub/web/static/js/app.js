@@ -207,7 +207,7 @@ function fleetView() {
       // a bucket without any report had no worker: 0, not a gap
       const zero = (v) => v.map((x) => x ?? 0);
       draw(chart, {
-        xs, fmt: (v) => (v == null ? "–" : `${Math.round(v)}`),
+        xs, xRange: [w.from, w.to], fmt: (v) => (v == null ? "–" : `${Math.round(v)}`),
         lines: [
           { label: "total", color: color(0), values: zero(total), width: 2 },
           { label: "active (running a task)", color: color(2), values: zero(active), width: 2 },
@@ -295,7 +295,7 @@ function workerView(id) {
           lines = series.map(({ k, variant }, i) => ({
             label: `${present.length > 1 ? LABELS[k] + " " : ""}#${variant}`, color: color(i), values: aligned[i + 1], width: 1,
           }));
-          draw(chartEl, { xs: aligned[0], lines, fmt: def.fmt, yRange: def.yRange });
+          draw(chartEl, { xs: aligned[0], lines, fmt: def.fmt, yRange: def.yRange, xRange: [w.from, w.to] });
         } else {
           const parts = present.flatMap((k) => [pooled[k]["*"]].map((s) => ({ k, s })));
           const aligned = align(parts.flatMap(({ s }) => ["avg", "min", "max"].map((a) => ({ dates: s.dates, values: s[a] }))));
@@ -303,7 +303,7 @@ function workerView(id) {
             label: LABELS[k] ?? k, color: color(i), values: aligned[1 + 3 * i],
             lower: aligned[2 + 3 * i], upper: aligned[3 + 3 * i],
           }));
-          draw(chartEl, { xs: aligned[0], lines, fmt: def.fmt, yRange: def.yRange });
+          draw(chartEl, { xs: aligned[0], lines, fmt: def.fmt, yRange: def.yRange, xRange: [w.from, w.to] });
         }
       }
     },

@@ -30,9 +30,10 @@ export function align(series) {
 
 /**
  * (Re)draw a chart in `el`. `lines`: [{label, color, values, lower?, upper?, width?}], where lower/upper
- * are a min/max band drawn around the line. `xs` in epoch seconds. `fmt` formats a value with its unit.
+ * are a min/max band drawn around the line. `xs` and `xRange` ([from, to]) in epoch seconds; `fmt` formats
+ * a value with its unit.
  */
-export function draw(el, { xs, lines, fmt, yRange }) {
+export function draw(el, { xs, lines, fmt, yRange, xRange }) {
   const data = [xs];
   const series = [{}];
   const bands = [];
@@ -54,7 +55,8 @@ export function draw(el, { xs, lines, fmt, yRange }) {
     height: 220,
     series,
     bands,
-    scales: { y: yRange ? { range: yRange } : { range: (u, min, max) => [Math.min(0, min ?? 0), Math.max(max ?? 1, 1e-6) * 1.05] } },
+    // the x axis spans the chosen range, also where there is no data (a worker that left hours ago)
+    scales: { x: xRange ? { time: true, auto: false, range: xRange } : { time: true }, y: yRange ? { range: yRange } : { range: (u, min, max) => [Math.min(0, min ?? 0), Math.max(max ?? 1, 1e-6) * 1.05] } },
     axes: [axis, { ...axis, size: 80, values: (u, ticks) => ticks.map(fmt) }],
     legend: { live: true },
     cursor: { points: { size: 5 } },
