@@ -64,10 +64,13 @@ def _parser() -> argparse.ArgumentParser:
         help="first write this much past history, e.g. 24h (default 0: none)",
     )
     demo.add_argument(
-        "--backfill-step", type=_duration, default=60.0, metavar="DURATION", help="between backfilled reports (60s)"
+        "--backfill-step", type=_duration, default=60.0, metavar="DURATION",
+        help="between backfilled reports (default 60s)",
     )
-    demo.add_argument("--interval", type=_duration, default=10.0, metavar="DURATION", help="between live reports (10s)")
-    demo.add_argument("--timeout", type=_count, default=120, help="register timeout of the workers, s (default 120)")
+    demo.add_argument(
+        "--interval", type=_duration, default=10.0, metavar="DURATION", help="between live reports (10s)"
+    )
+    demo.add_argument("--timeout", type=_count, default=120, help="the workers' register timeout, s (120)")
     demo.add_argument("--seed", type=int, default=0, help="same seed, same fleet and reports (default 0)")
     demo.add_argument("--access-key", help="credentials mode: log in with this key ...")
     demo.add_argument("--secret-key", help="... and this secret")
@@ -96,7 +99,7 @@ def _duration(text: str) -> float:
     try:
         value = float(text[:-1] if unit else text) * (unit or 1)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a duration like 90s, 15m, 24h or 7d, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a duration (90s, 15m, 24h, 7d), got {text!r}") from None
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"a duration must be finite and >= 0, got {text!r}")
     return value
@@ -116,14 +119,14 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         token = login(args.url, args.access_key, args.secret_key) if args.access_key else None
         with DemoRunner(
-            args.url, Fleet(args.workers, seed=args.seed), transport=args.transport, stream_url=args.stream_url,
-            token=token, timeout=args.timeout, interval=args.interval,
+            args.url, Fleet(args.workers, seed=args.seed), transport=args.transport,
+            stream_url=args.stream_url, token=token, timeout=args.timeout, interval=args.interval,
         ) as runner:
             if args.backfill:
                 runner.backfill(args.backfill, step=args.backfill_step)
             if args.live:
-                print(f"workerhub demo: {args.workers} workers reporting every {args.interval:g} s to {args.url}",
-                      flush=True)
+                every = f"every {args.interval:g} s"
+                print(f"workerhub demo: {args.workers} workers reporting {every} to {args.url}", flush=True)
                 signal.signal(signal.SIGTERM, lambda *_: stop.set())
                 try:
                     runner.run(stop)
@@ -136,7 +139,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _start_demo(args: argparse.Namespace, urls: list[str], stop: threading.Event) -> None:
-    """``serve --demo N``: the demo fleet in a thread of this process (backfilling over the stream) until ``stop``."""
+    """``serve --demo N``: the demo fleet in a thread of this process until ``stop`` (backfill: stream)."""
     from .demo import DemoRunner, Fleet
 
     log = logging.getLogger("workerhub.demo")

@@ -26,22 +26,28 @@ HOUR = 3600
 
 @pytest.fixture(scope="module")
 def fleet_server() -> Iterator[ServerHandle]:
-    with running_server(msgpack_port=0) as server:
-        with running_demo(server, WORKERS, backfill=24 * HOUR, step=300, seed=4):
-            # a worker that reported for an hour and then left: only its history remains
-            now = int(time.time())
-            calls = [("workers.register", {"worker": "retired-box", "timeout": 60, "queues": ["old"]})]
-            calls += [
-                ("workers.status_report", {
-                    "worker": "retired-box", "timestamp": (now - 3 * HOUR + m * 60) * 1000,
+    with (
+        running_server(msgpack_port=0) as server,
+        running_demo(server, WORKERS, backfill=24 * HOUR, step=300, seed=4),
+    ):
+        # a worker that reported for an hour and then left: only its history remains
+        now = int(time.time())
+        calls = [("workers.register", {"worker": "retired-box", "timeout": 60, "queues": ["old"]})]
+        calls += [
+            (
+                "workers.status_report",
+                {
+                    "worker": "retired-box",
+                    "timestamp": (now - 3 * HOUR + m * 60) * 1000,
                     "machine_stats": {"cpu_usage": [30.0 + m % 7, 50.0], "memory_used": 2048.0 + m},
-                })
-                for m in range(60)
-            ]
-            calls.append(("workers.unregister", {"worker": "retired-box"}))
-            with StreamClient(server.stream_url or "") as stream:
-                assert all(r.ok for r in stream.call_many(calls))
-            yield server
+                },
+            )
+            for m in range(60)
+        ]
+        calls.append(("workers.unregister", {"worker": "retired-box"}))
+        with StreamClient(server.stream_url or "") as stream:
+            assert all(r.ok for r in stream.call_many(calls))
+        yield server
 
 
 @pytest.fixture()
@@ -81,7 +87,9 @@ def test_range_switch_queries_again(page: Page) -> None:
     assert intervals == [300, 10]  # 24 h, then 1 h at 10 s buckets (360 points)
     assert page.page.get_attribute("#ranges button[data-range='1h']", "aria-pressed") == "true"
     page.page.click("#ranges button[data-range='30d']")
-    page.page.wait_for_function("document.querySelectorAll('#ranges [aria-pressed=true]')[0].dataset.range === '30d'")
+    page.page.wait_for_function(
+        "document.querySelectorAll('#ranges [aria-pressed=true]')[0].dataset.range === '30d'"
+    )
     page.page.wait_for_timeout(300)
     assert page.calls("workers.get_activity_report")[-1]["interval"] == 7200  # 360 points over 30 days
 
@@ -108,7 +116,14 @@ def test_worker_view_charts_and_per_core_series(page: Page, fleet_server: Server
     page.page.click(f"#workers-body a[href='#/worker/{gpu['id']}']")
     page.page.wait_for_url(f"**/#/worker/{gpu['id']}")
     page.page.wait_for_selector("#worker-status.live")
-    for chart, lines in [("cpu", 1), ("gpu", 1), ("gpu-memory", 1), ("memory", 2), ("network", 2), ("disk", 2)]:
+    for chart, lines in [
+        ("cpu", 1),
+        ("gpu", 1),
+        ("gpu-memory", 1),
+        ("memory", 2),
+        ("network", 2),
+        ("disk", 2),
+    ]:
         series, points = page.points(chart)
         assert series == lines, chart
         assert 100 < points <= 600, chart
@@ -171,8 +186,12 @@ def test_credentials_mode_login(browser: Any, shots: Path) -> None:
         for key, secret, worker in (("alice", "alice-secret", "acme-1"), ("bob", "bob-secret", "globex-1")):
             basic = base64.b64encode(f"{key}:{secret}".encode()).decode()
             with httpx.Client(base_url=server.url) as http:
-                token = http.post("/auth.login", headers={"Authorization": f"Basic {basic}"}).json()["data"]["token"]
-                reply = http.post("/workers.register", json={"worker": worker}, headers={"Authorization": f"Bearer {token}"})
+                token = http.post("/auth.login", headers={"Authorization": f"Basic {basic}"}).json()["data"][
+                    "token"
+                ]
+                reply = http.post(
+                    "/workers.register", json={"worker": worker}, headers={"Authorization": f"Bearer {token}"}
+                )
                 assert reply.status_code == 200
         tab = open_page(browser, server.url, shots)
         tab.goto()
@@ -224,8 +243,13 @@ def test_dashboard_can_be_turned_off() -> None:
 def _stats(server: ServerHandle, worker: str) -> list[dict[str, Any]]:
     now = int(time.time())
     reply = server.client.call(
-        "workers.get_stats", worker_ids=[worker], from_date=now - HOUR, to_date=now, interval=600,
-        items=[{"key": "cpu_usage", "aggregation": "avg"}], split_by_variant=True,
+        "workers.get_stats",
+        worker_ids=[worker],
+        from_date=now - HOUR,
+        to_date=now,
+        interval=600,
+        items=[{"key": "cpu_usage", "aggregation": "avg"}],
+        split_by_variant=True,
     )
     return reply["workers"][0]["metrics"]
 

@@ -80,7 +80,7 @@ class Fleet:
         return 0.5 + 0.35 * math.sin((hour - 9.0) / 24.0 * 2 * math.pi)
 
     def present(self, w: DemoWorker, t: float) -> bool:
-        """Whether ``w`` is up at ``t``: always for a permanent worker; by the hour (and the load) otherwise."""
+        """Whether ``w`` is up at ``t``: a permanent worker always; an autoscaled one by the hour and load."""
         if not w.ephemeral:
             return True
         hour = int((t + w.phase) // 3600)
@@ -104,7 +104,9 @@ class Fleet:
         stats: dict[str, Any] = {
             "cpu_usage": cpu,
             "cpu_temperature": [_clip(35 + 0.4 * sum(cpu) / len(cpu) + rng.gauss(0, 2), 20, 105)],
-            "memory_used": round(w.memory_mib * (0.15 + (0.6 if busy else 0.1) * self.load(t) + rng.uniform(0, 0.1)), 1),
+            "memory_used": round(
+                w.memory_mib * (0.15 + (0.6 if busy else 0.1) * self.load(t) + rng.uniform(0, 0.1)), 1
+            ),
             "network_rx": round(rng.expovariate(1 / (40.0 if busy else 2.0)), 3),
             "network_tx": round(rng.expovariate(1 / (10.0 if busy else 0.5)), 3),
             "disk_read": round(rng.expovariate(1 / (60.0 if busy else 1.0)), 3),
@@ -115,7 +117,9 @@ class Fleet:
         if w.gpus:
             gpu_total = 40960.0 if w.cores >= 32 else 16384.0
             usage = [_clip((85 if busy else 2) + rng.gauss(0, 8 if busy else 1), 0.5) for _ in range(w.gpus)]
-            used = [round(gpu_total * (0.7 if busy else 0.02) + rng.uniform(0, 500), 1) for _ in range(w.gpus)]
+            used = [
+                round(gpu_total * (0.7 if busy else 0.02) + rng.uniform(0, 500), 1) for _ in range(w.gpus)
+            ]
             stats["gpu_usage"] = usage
             stats["gpu_memory_used"] = used
             stats["gpu_memory_free"] = [round(gpu_total - u, 1) for u in used]

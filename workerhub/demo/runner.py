@@ -25,7 +25,7 @@ Transport = Literal["http", "stream"]
 
 
 class DemoError(RuntimeError):
-    """The server refused the demo's calls (wrong URL, credentials, ...); the message says which call and why."""
+    """The server refused a demo call (wrong URL, credentials, ...); the message says which call and why."""
 
 
 def login(url: str, access_key: str, secret_key: str) -> str:
@@ -100,10 +100,10 @@ class DemoRunner:
         return "workers.register", body
 
     def backfill(self, seconds: float, *, step: float = 60.0, now: float | None = None) -> int:
-        """Write the last ``seconds`` of history, one report per worker every ``step`` s; returns reports sent.
+        """Write the last ``seconds`` of history, a report per worker every ``step`` s; returns reports sent.
 
         Each worker registers before its first report (a server without auto-registration would refuse
-        its reports); those absent at the end leave afterwards.
+        its reports); afterwards the registrations match the fleet at ``now``.
         """
         if step <= 0:
             raise ValueError(f"step must be > 0 seconds, got {step}")
@@ -124,12 +124,15 @@ class DemoRunner:
         before = self.sent
         self._send(calls())
         reports = self.sent - before - len(seen)
+        # the fleet as it is now: those gone leave, one that came up since the last step registers
         self._send(("workers.unregister", {"worker": w.id}) for w in seen if not self._leave(w, now))
+        arrived = [w for w in fleet.workers if fleet.present(w, now) and w.id not in self._registered]
+        self._send(self._register(w) for w in arrived)
         log.info("backfill: %d reports of %d workers over %.0f s", reports, len(seen), seconds)
         return reports
 
     def _leave(self, w: DemoWorker, t: float) -> bool:
-        """True while ``w`` stays; when absent, forget it (it leaves cleanly, or goes silent and times out)."""
+        """True while ``w`` stays; once absent, forget it (it unregisters, or goes silent and times out)."""
         if self.fleet.present(w, t):
             return True
         self._registered.discard(w.id)

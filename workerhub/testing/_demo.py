@@ -23,7 +23,7 @@ def running_demo(
     live: bool = False,
     interval: float = 10.0,
 ) -> Iterator[DemoRunner]:
-    """Backfill ``backfill`` seconds of a ``workers``-strong demo fleet into ``server``, then yield the runner.
+    """Backfill ``backfill`` seconds of a demo fleet of ``workers`` into ``server``, then yield the runner.
 
     Over the msgpack stream when the server has one (``running_server(msgpack_port=0)``), else HTTP.
     With ``live`` the fleet keeps reporting every ``interval`` s in a thread until the block ends (then
@@ -32,7 +32,10 @@ def running_demo(
     """
     stream = getattr(server, "stream_url", None)
     runner = DemoRunner(
-        server.url, Fleet(workers, seed=seed), transport="stream" if stream else "http", stream_url=stream,
+        server.url,
+        Fleet(workers, seed=seed),
+        transport="stream" if stream else "http",
+        stream_url=stream,
         interval=interval,
     )
     stop = threading.Event()

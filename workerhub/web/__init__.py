@@ -29,7 +29,7 @@ _HEADERS = {
 
 
 def mount_dashboard(app: Quart) -> None:
-    """Serve the dashboard on ``app``: ``GET /`` and ``GET /ui/<path>`` (no ClearML auth: static files only)."""
+    """Serve the dashboard on ``app``: ``GET /`` and ``GET /ui/<path>``, without ClearML auth."""
 
     async def index() -> Response:
         return await _file("index.html")
