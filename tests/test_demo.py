@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
 from typing import Literal
 
+import httpx
 import pytest
 
 from workerhub.demo import DemoRunner, Fleet
-from workerhub.testing import ServerHandle, running_demo, running_server
+from workerhub.testing import Client, ServerHandle, running_demo, running_server
 
 HOUR = 3600
 
@@ -165,6 +168,40 @@ def test_cli_demo_refuses_bad_arguments() -> None:
         )
         assert out.returncode == 2, (extra, out.stderr)
         assert out.stderr.strip()
+
+
+def test_serve_with_a_demo_fleet() -> None:
+    """`workerhub serve --demo N`: the printed dashboard URL serves the page and the fleet is there."""
+    env = {**os.environ, "WORKERHUB_LOG_LEVEL": "warning"}
+    cmd = [sys.executable, "-m", "workerhub", "serve", "--port", "0", "--demo", "6", "--demo-backfill", "1h"]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env) as proc:
+        try:
+            assert proc.stdout is not None
+            listening = proc.stdout.readline()
+            assert (
+                listening.startswith("workerhub listening on http://127.0.0.1:") and "msgpack://" in listening
+            )
+            dashboard = proc.stdout.readline().split()
+            assert dashboard[0] == "dashboard:"
+            url = dashboard[1].rstrip("/")
+            assert "text/html" in httpx.get(url + "/").headers["content-type"]
+            client = Client(url)
+            fleet = Fleet(6, seed=0)
+            for _ in range(300):  # the backfill runs in the server's process; bounded wait (~30 s at most)
+                if _listed_at(client) == {w.id for w in fleet.workers if fleet.present(w, time.time())}:
+                    break
+                time.sleep(0.1)
+            assert _listed_at(client) == {w.id for w in fleet.workers if fleet.present(w, time.time())}
+            keys = client.call("workers.get_metric_keys")["categories"]
+            assert {"cpu", "memory", "network", "disk"} <= {c["name"] for c in keys}
+            client.close()
+        finally:
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=30) == 0
+
+
+def _listed_at(client: Client) -> set[str]:
+    return {w["id"] for w in client.call("workers.get_all")["workers"]}
 
 
 def _times(now: float, seconds: float, step: float) -> list[float]:

@@ -106,6 +106,7 @@ def _duration(text: str) -> float:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from .client import StreamError
     from .demo import DemoError, DemoRunner, Fleet, login
 
     if args.transport == "stream" and not args.stream_url:
@@ -131,16 +132,21 @@ def _demo(args: argparse.Namespace) -> int:
                 try:
                     runner.run(stop)
                 except KeyboardInterrupt:
-                    pass
-    except (DemoError, ValueError, OSError) as exc:
+                    pass  # Ctrl-C is how a live demo ends
+    except KeyboardInterrupt:
+        return 130  # interrupted during the backfill
+    except (DemoError, StreamError, ValueError, OSError) as exc:
         print(f"workerhub: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
-def _start_demo(args: argparse.Namespace, urls: list[str], stop: threading.Event) -> None:
-    """``serve --demo N``: the demo fleet in a thread of this process until ``stop`` (backfill: stream)."""
-    from .demo import DemoRunner, Fleet
+def _start_demo(args: argparse.Namespace, settings: Settings, urls: list[str], stop: threading.Event) -> None:
+    """``serve --demo N``: the demo fleet in a thread of this process until ``stop`` (backfill: stream).
+
+    In credentials mode the fleet logs in with the first ``--auth`` entry.
+    """
+    from .demo import DemoRunner, Fleet, login
 
     log = logging.getLogger("workerhub.demo")
     http = urls[0]
@@ -148,9 +154,10 @@ def _start_demo(args: argparse.Namespace, urls: list[str], stop: threading.Event
 
     def main() -> None:
         try:
+            token = login(http, *settings.auth[0].split(":")[:2]) if settings.auth else None
             with DemoRunner(
                 http, Fleet(args.demo, seed=args.demo_seed), transport="stream" if stream else "http",
-                stream_url=stream,
+                stream_url=stream, token=token,
             ) as runner:
                 if args.demo_backfill:
                     runner.backfill(args.demo_backfill)
@@ -196,9 +203,10 @@ async def _run(settings: Settings, args: argparse.Namespace | None = None) -> No
             nursery.start_soon(watch)
             _hub, urls = await nursery.start(run_server)
             print(f"workerhub listening on {' '.join(urls)}", flush=True)
-            print(f"dashboard: {_browser_url(urls[0])}/", flush=True)
+            if settings.dashboard:
+                print(f"dashboard: {_browser_url(urls[0])}/", flush=True)
             if args is not None and args.demo:
-                _start_demo(args, urls, demo_stop)
+                _start_demo(args, settings, urls, demo_stop)
     demo_stop.set()
     log.info("stopped")
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal, Self
 
-from ..client import HttpClient, Reply, StreamClient
+from ..client import HttpClient, Reply, StreamClient, StreamError
 from .fleet import DemoWorker, Fleet, _unit
 
 __all__ = ["DemoError", "DemoRunner", "login"]
@@ -163,7 +163,7 @@ class DemoRunner:
             started = time.monotonic()
             try:
                 self.tick()
-            except (DemoError, OSError) as exc:
+            except (DemoError, StreamError, OSError) as exc:  # the server restarting, say: try again
                 log.warning("demo round failed: %s", exc)
             stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
