@@ -70,8 +70,9 @@ def test_backfill_writes_history_and_live_fleet(
     )["workers"]
     assert len(stats[0]["metrics"]) == first.cores
     assert 10 <= len(stats[0]["metrics"][0]["dates"]) <= 13
+    start = int(_times(now, 2 * HOUR, 300)[0]) // 600 * 600  # from the first sample's bucket on
     activity = server.client.call(
-        "workers.get_activity_report", from_date=int(now - 2 * HOUR), to_date=int(now), interval=600
+        "workers.get_activity_report", from_date=start, to_date=int(now), interval=600
     )
     # distinct workers reporting per 10 min bucket, and those with a task, as the fleet predicts
     total: dict[int, set[str]] = {}

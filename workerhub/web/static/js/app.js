@@ -1,7 +1,7 @@
 // The dashboard: a hash router over two views, the fleet (#/) and one worker (#/worker/<id>).
 
 import * as api from "./api.js";
-import { align, color, draw } from "./charts.js";
+import { align, color, draw, release } from "./charts.js";
 import { ago, celsius, duration, gib, localTime, mbs, parseTime, percent } from "./format.js";
 
 const RANGES = { "1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
@@ -334,6 +334,7 @@ function route() {
   const id = match ? decodeURIComponent(match[1]) : null;
   $("#crumbs").textContent = id ? `/ ${id}` : "";
   document.title = id ? `${id} · workerhub` : "workerhub";
+  for (const el of document.querySelectorAll(".chart")) release(el);
   state.view = id ? workerView(id) : fleetView();
   refresh();
 }

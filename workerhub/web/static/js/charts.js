@@ -73,3 +73,10 @@ export function draw(el, { xs, lines, fmt, yRange, xRange }) {
     el._resize.observe(el);
   }
 }
+
+/** Free a chart that leaves the page (its canvas and its resize observer). */
+export function release(el) {
+  el._resize?.disconnect();
+  el._chart?.destroy();
+  el._resize = el._chart = null;
+}

@@ -30,5 +30,6 @@ export function duration(ms) {
 }
 
 export function localTime(ms) {
+  if (ms == null || Number.isNaN(ms)) return "–";
   return new Date(ms).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
 }
