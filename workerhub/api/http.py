@@ -17,7 +17,6 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..actors import Hub
 from ..errors import EndpointNotFound, PayloadTooLarge, ServerError, UnsupportedMediaType, WorkerhubError
-from ..web import mount_dashboard
 from . import auth, codec
 from .auth import Authenticator
 from .endpoints import DEFAULT_VERSION, CallContext, dispatch, resolve
@@ -97,6 +96,8 @@ def create_app(hub: Hub) -> QuartTrio:
 
     root_methods = _METHODS
     if hub.settings.dashboard:  # GET / is the dashboard's page; POST / still answers as the API
+        from ..web import mount_dashboard
+
         mount_dashboard(app)
         root_methods = [m for m in _METHODS if m != "GET"]
     # No automatic OPTIONS on these rules: quart's would answer without draining the body.
