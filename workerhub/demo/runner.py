@@ -113,17 +113,19 @@ class DemoRunner:
         fleet = self.fleet
         seen = [w for w in fleet.workers if any(fleet.present(w, t) for t in times)]
 
+        reports = 0
+
         def calls() -> Iterator[tuple[str, Any]]:
+            nonlocal reports
             for t in times:
                 for w in seen:
                     if fleet.present(w, t):
                         if w.id not in self._registered:  # just before its first report: no early timeout
                             yield self._register(w)
+                        reports += 1
                         yield "workers.status_report", fleet.report(w, t)
 
-        before = self.sent
         self._send(calls())
-        reports = self.sent - before - len(seen)
         # the fleet as it is now: those gone leave, one that came up since the last step registers
         self._send(("workers.unregister", {"worker": w.id}) for w in seen if not self._leave(w, now))
         arrived = [w for w in fleet.workers if fleet.present(w, now) and w.id not in self._registered]
