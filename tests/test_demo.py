@@ -7,11 +7,12 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 import pytest
 
+from workerhub.client import HttpClient
 from workerhub.demo import DemoRunner, Fleet
 from workerhub.testing import Client, ServerHandle, running_demo, running_server
 
@@ -59,20 +60,15 @@ def test_backfill_writes_history_and_live_fleet(
     assert live == {w.id for w in fleet.workers if fleet.present(w, now)}
     # the history: one cpu_usage series per core of the first worker, over the backfilled range
     first = fleet.workers[0]
-    stats = server.client.call(
-        "workers.get_stats",
-        worker_ids=[first.id],
-        from_date=int(now - 2 * HOUR),
-        to_date=int(now),
-        interval=600,
-        items=[{"key": "cpu_usage", "aggregation": "avg"}],
-        split_by_variant=True,
-    )["workers"]
+    stats = v24(server, "workers.get_stats", {
+        "worker_ids": [first.id], "from_date": int(now - 2 * HOUR), "to_date": int(now), "interval": 600,
+        "items": [{"key": "cpu_usage", "aggregation": "avg"}], "split_by_variant": True,
+    })["workers"]  # fmt: skip
     assert len(stats[0]["metrics"]) == first.cores
     assert 10 <= len(stats[0]["metrics"][0]["dates"]) <= 13
     start = int(_times(now, 2 * HOUR, 300)[0]) // 600 * 600  # from the first sample's bucket on
-    activity = server.client.call(
-        "workers.get_activity_report", from_date=start, to_date=int(now), interval=600
+    activity = v24(
+        server, "workers.get_activity_report", {"from_date": start, "to_date": int(now), "interval": 600}
     )
     # distinct workers reporting per 10 min bucket, and those with a task, as the fleet predicts
     total: dict[int, set[str]] = {}
@@ -203,6 +199,12 @@ def test_serve_with_a_demo_fleet() -> None:
 
 def _listed_at(client: Client) -> set[str]:
     return {w["id"] for w in client.call("workers.get_all")["workers"]}
+
+
+def v24(server: ServerHandle, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A call on the 2.4 dialect (the shape the dashboard reads), whatever unversioned paths answer."""
+    with HttpClient(server.url, version="2.4") as client:
+        return client.call(name, body).unwrap()
 
 
 def _times(now: float, seconds: float, step: float) -> list[float]:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from workerhub.client import StreamClient
+from workerhub.client import HttpClient, StreamClient
 from workerhub.testing import ServerHandle, running_demo, running_server
 
 from .conftest import Page, open_page
@@ -242,16 +242,12 @@ def test_dashboard_can_be_turned_off() -> None:
 
 def _stats(server: ServerHandle, worker: str) -> list[dict[str, Any]]:
     now = int(time.time())
-    reply = server.client.call(
-        "workers.get_stats",
-        worker_ids=[worker],
-        from_date=now - HOUR,
-        to_date=now,
-        interval=600,
-        items=[{"key": "cpu_usage", "aggregation": "avg"}],
-        split_by_variant=True,
-    )
-    return reply["workers"][0]["metrics"]
+    body = {
+        "worker_ids": [worker], "from_date": now - HOUR, "to_date": now, "interval": 600,
+        "items": [{"key": "cpu_usage", "aggregation": "avg"}], "split_by_variant": True,
+    }  # fmt: skip
+    with HttpClient(server.url, version="2.4") as client:  # the dialect the dashboard reads
+        return client.call("workers.get_stats", body).unwrap()["workers"][0]["metrics"]
 
 
 def _natural(text: str) -> list[Any]:
