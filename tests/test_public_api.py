@@ -42,6 +42,7 @@ def test_testing_exports() -> None:
         "ServerStartError",
         "ServerStoppedError",
         "WorkerhubServer",
+        "running_demo",
         "running_server",
     ]
     for name in workerhub.testing.__all__:

@@ -56,7 +56,7 @@ def test_public_surface() -> None:
 
     assert sorted(kit.__all__) == [
         "ApiError", "Client", "RemoteServer", "ServerHandle", "ServerStartError", "ServerStoppedError",
-        "WorkerhubServer", "running_server",
+        "WorkerhubServer", "running_demo", "running_server",
     ]  # fmt: skip
     assert set(plugin.__all__) == {
         "workerhub", "workerhub_client", "workerhub_hub", "workerhub_server", "workerhub_settings", "workerhub_url",

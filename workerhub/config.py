@@ -137,6 +137,7 @@ class Settings:
         default=1024, metadata=_doc("pending TCP connections queued by the kernel, per listener (HTTP and stream)")
     )
     testing: bool = field(default=False, metadata=_doc("enable clock control (debug.advance_clock)"))
+    dashboard: bool = field(default=True, metadata=_doc("serve the web dashboard at / (--no-dashboard: off)"))
     max_api_version: str = field(
         default="2.34",
         metadata=_doc(

@@ -111,8 +111,14 @@ def create_app(hub: Hub) -> QuartTrio:
         headers = {"Allow": ", ".join([*_METHODS, "OPTIONS"]), "Connection": "close"}
         return Response(codec.encode_body(reply, media), status=status, content_type=media, headers=headers)
 
+    root_methods = _METHODS
+    if hub.settings.dashboard:  # GET / is the dashboard's page; POST / still answers as the API
+        from ..web import mount_dashboard
+
+        mount_dashboard(app)
+        root_methods = [m for m in _METHODS if m != "GET"]
     # No automatic OPTIONS on these rules: quart's would answer without draining the body.
-    app.add_url_rule("/", "root", call, methods=_METHODS, provide_automatic_options=False)
+    app.add_url_rule("/", "root", call, methods=root_methods, provide_automatic_options=False)
     app.add_url_rule("/<path:path>", "call", call, methods=_METHODS, provide_automatic_options=False)
     app.add_url_rule("/", "root_options", options, methods=["OPTIONS"])
     app.add_url_rule("/<path:path>", "options", options, methods=["OPTIONS"])

@@ -6,6 +6,7 @@
 - :class:`Client`: a small sync client, ``client.call("workers.get_all", last_seen=0) -> data``, raising
   :class:`ApiError` (``code``, ``subcode``, ``message``) on an error reply.
 - :class:`RemoteServer`: the same surface for a server running elsewhere in testing mode.
+- :func:`running_demo`: a demo fleet (``workerhub.demo``) backfilled into a server, optionally live.
 - ``workerhub.testing.plugin``: the pytest plugin (fixtures ``workerhub``, ``workerhub_server``,
   ``workerhub_url``, ``workerhub_client``, ``workerhub_hub``), loaded automatically once workerhub is
   installed.
@@ -15,6 +16,7 @@ worker timeout is tested in milliseconds, without sleeping. See ``docs/testing.m
 """
 
 from ._client import ApiError, Client
+from ._demo import running_demo
 from ._remote import RemoteServer, WorkerhubServer
 from ._server import ServerHandle, ServerStartError, ServerStoppedError, running_server
 
@@ -26,5 +28,6 @@ __all__ = [
     "ServerStartError",
     "ServerStoppedError",
     "WorkerhubServer",
+    "running_demo",
     "running_server",
 ]
