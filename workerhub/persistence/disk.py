@@ -212,6 +212,10 @@ class DiskStore:
             target.replay(r.op, r.identity, r.payload, r.ip, r.at)
         if scan.records or scan.torn:
             log.info("replayed %d journal records from %d segments", len(scan.records), len(scan.segments))
+        # Retention is not journaled: rows the running server had trimmed since its last snapshot (which
+        # may have been skipped: nothing was journaled) come back from the files; drop them now, so the
+        # first answers after a start are the ones the stopped server gave.
+        target.trim()
         self._changes = len(scan.records)
         # The state just loaded is the bulk of the process's long-lived objects. Moving it out of the
         # collector's reach keeps full collections (which hold the GIL, so stall every request) from

@@ -34,6 +34,10 @@ class Persisted(Protocol):
         """Apply one journal record as the live path applied it at wall time ``at``."""
         ...
 
+    def trim(self) -> int:
+        """Apply retention now (after a load: the snapshot may hold rows a live trim dropped since)."""
+        ...
+
 
 class Store(MutationLog, Protocol):
     """What the server needs from storage.
