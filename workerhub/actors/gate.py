@@ -37,6 +37,11 @@ class WriteGate:
         """Mutations inside the gate now."""
         return self._active
 
+    def _check(self) -> None:
+        """Invariants (called by the tests): a count never negative; a drain awaited only while shut."""
+        assert self._active >= 0, self._active
+        assert self._drained is None or not self._open.is_set(), "drain pending with the gate open"
+
     async def __aenter__(self) -> None:
         while not self._open.is_set():
             await self._open.wait()

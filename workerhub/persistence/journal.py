@@ -98,6 +98,18 @@ class Journal:
     def is_open(self) -> bool:
         return self._fd is not None
 
+    def _check(self) -> None:
+        """Invariants (called by the tests): durable bookkeeping in order, segment numbers never reused."""
+        assert 0 <= self._synced <= self._written, (self._synced, self._written)
+        assert 0 <= self._failed <= self._written, (self._failed, self._written)
+        assert self.segment < self._next, (self.segment, self._next)
+        if self._prepared is not None:
+            assert self._prepared[0] < self._next, (self._prepared, self._next)
+        if self._fd is not None:
+            assert self._offset > 0 and self.segment in segments(self.directory), self.segment
+            assert max(segments(self.directory)) <= max(self.segment, self._prepared[0] if self._prepared else -1)
+        assert self.base is None or self.base <= max(self.segment, 0), (self.base, self.segment)
+
     def open(self) -> None:
         """Create the next segment and write to it (sync: a few syscalls). OSError if the directory refuses."""
         n = self._next
