@@ -58,7 +58,7 @@ class SessionThread:
         def thread_main() -> None:
             try:
                 trio.run(main, clock=trio.testing.MockClock())
-            except BaseException:  # noqa: BLE001 - kept in the box and raised by close()
+            except BaseException:  # noqa: BLE001, S110 - kept in the box and raised by close()
                 pass
 
         self._thread = threading.Thread(target=thread_main, daemon=True)
