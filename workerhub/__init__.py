@@ -1,8 +1,9 @@
 """workerhub: a self-contained server for the ClearML ``workers`` API (schema 2.4).
 
 Layers, each importing only those before it:
-``errors, messages, config`` ← ``stats`` (pure: no trio, no quart) ← ``actors`` (trio: worker actors, hub)
-← ``persistence`` ← ``api`` (parsing, endpoint table, envelope, HTTP app) ← ``server``, ``cli``.
+``errors, messages, config, hubstate`` ← ``stats`` (pure: no trio, no quart) ← ``actors`` (trio: worker actors,
+hub) and, beside it, ``persistence`` (neither imports the other: they share ``hubstate``) ← ``api`` (parsing,
+endpoint table, envelope, HTTP app) ← ``server``, ``cli``.
 """
 
 from .actors import Hub, open_hub

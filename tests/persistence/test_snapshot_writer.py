@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from workerhub.messages import StatsItem, StatsQuery, StatusReport
 from workerhub.persistence import snapshot as snapshot_module
@@ -220,3 +221,41 @@ async def test_the_periodic_task_survives_any_exception_and_backs_off(
         assert store.failures >= 4
         monkeypatch.undo()
     assert "bug in the snapshot path" in caplog.text
+
+
+def _child_hangs(*_args: Any) -> Any:
+    import time
+
+    time.sleep(120)
+
+
+async def test_a_stop_during_a_forked_write_kills_the_child_and_keeps_the_changes_unsaved(
+    tmp_path: Path, mock_clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workerhub.persistence import disk as disk_module
+
+    children: list[Any] = []
+
+    def recording_fork(*args: Any) -> Any:
+        child = start_fork(*args)
+        children.append(child)
+        return child
+
+    async with session(tmp_path) as (hub, store):
+        await populate(hub)
+        expected = answers(hub)
+        with monkeypatch.context() as mp:
+            mp.setattr(writer_module, "write_snapshot", _child_hangs)
+            mp.setattr(disk_module, "start_fork", recording_fork)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(store.snapshot, hub)
+                while not children:
+                    await trio.testing.wait_all_tasks_blocked()
+                    await trio.lowlevel.checkpoint()
+                nursery.cancel_scope.cancel()
+        with pytest.raises(ChildProcessError):
+            os.waitpid(children[0].pid, os.WNOHANG)  # noqa: ASYNC222 - reaped already: no orphan writes on
+        assert store._changes > 0 and not (tmp_path / "snapshot.msgpack").exists()
+    # the final snapshot (at the session's clean exit) saved everything
+    async with session(tmp_path) as (hub, _store):
+        assert answers(hub) == expected

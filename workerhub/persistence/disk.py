@@ -287,8 +287,9 @@ class DiskStore:
                 except Exception as exc:  # noqa: BLE001 - any failure of the cut is a failed snapshot, retried
                     failure = exc
                 self.last_cut_seconds = time.perf_counter() - started
-            await journal.retire(old_fd)
+            done = False
             try:
+                await journal.retire(old_fd)
                 if failure is not None:
                     raise SnapshotFailed(f"the cut failed: {type(failure).__name__}: {failure}") from failure
                 if child is not None:
@@ -298,13 +299,19 @@ class DiskStore:
                     info = await write_in_thread(state, self.directory, cut)
                     del state
             except SnapshotFailed as exc:
-                self._changes += changes
                 self.failures += 1
                 log.error(
                     "snapshot failed (%s); the journal keeps every change and no segment was deleted; "
                     "retrying in %.1f s", exc, self._next_delay(),
                 )
                 return None
+            else:
+                done = True
+            finally:
+                if not done:  # failed, or cancelled (the server is stopping)
+                    self._changes += changes
+                if child is not None:
+                    child.kill()  # a no-op once reaped; else a half-written temp file never replaces anything
             await trio.to_thread.run_sync(_drop_segments_before, self.directory, cut)
             self._saved, self.failures = True, 0
             log.info(

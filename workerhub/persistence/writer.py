@@ -77,6 +77,12 @@ class ForkedWrite:
         self._done = True
         return status
 
+    def kill(self) -> None:
+        """Kill and reap the child if it is still running (idempotent; synchronous: takes no time)."""
+        if not self._done:
+            self._kill()
+        self._restore_gc()
+
     def _kill(self) -> None:
         try:
             os.kill(self.pid, signal.SIGKILL)
