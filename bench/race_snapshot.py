@@ -50,15 +50,18 @@ def build(data_dir: str, workers: int, days: int, every: int, now: float) -> int
 
     async def run() -> None:
         nonlocal count
-        async with open_store(settings) as store, open_hub(settings, clock=Clock(now), store=store) as hub:
-            async with store.serving(hub):
-                for t in range(start, int(now) - 600, every):
-                    for w in range(workers):
-                        ts = t + (w * 37) % every
-                        samples = tuple(("cpu_usage", str(c), float((t // 60 + w + c) % 100)) for c in range(4))
-                        samples += (("memory_used", "total", float(w + 1)),)
-                        await hub.status_report(StatusReport(worker=f"w{w:03d}", timestamp=ts * 1000, samples=samples))
-                        count += 1
+        async with (
+            open_store(settings) as store,
+            open_hub(settings, clock=Clock(now), store=store) as hub,
+            store.serving(hub),
+        ):
+            for t in range(start, int(now) - 600, every):
+                for w in range(workers):
+                    ts = t + (w * 37) % every
+                    samples = tuple(("cpu_usage", str(c), float((t // 60 + w + c) % 100)) for c in range(4))
+                    samples += (("memory_used", "total", float(w + 1)),)
+                    await hub.status_report(StatusReport(worker=f"w{w:03d}", timestamp=ts * 1000, samples=samples))
+                    count += 1
 
     trio.run(run)
     return count
