@@ -7,12 +7,15 @@ would take hours). The state is written once offline (write time, size), then a 
 in a thread of this process) loads it from its data directory (load time).
 
 Load: a separate process sends status_report requests over HTTP (keep-alive, ``--clients`` threads, one
-request in flight each) and records each latency. Rounds alternate: a window while the server writes a
-snapshot (forced, from its own event loop, exactly as the periodic one), then a window of the same length
-without. The table gives the latency percentiles of each; the snapshot table its size and times.
+request in flight each) and records each latency. Rounds alternate, per writer in ``--writers`` (default
+both): a window while the server writes a snapshot with that writer (forced, from its own event loop,
+exactly as the periodic one), then a window of the same length without. ``thread`` is the writer main had
+(a worker thread sharing the GIL); ``fork`` writes from a forked child. The table gives the latency
+percentiles of each; the snapshot table its size and times.
 
     python bench/bench_snapshot.py                      # 1,000 workers x 24 h (needs a few GB of RAM, ~2 min)
     python bench/bench_snapshot.py --workers 100 --hours 6  # quick
+    python bench/bench_snapshot.py --writers fork           # one writer only
 """
 
 from __future__ import annotations
@@ -74,9 +77,8 @@ def client_main(url: str, workers: int, clients: int, conn: Any) -> None:
 
 
 def build_state(workers: int, hours: float) -> Any:
-    from workerhub.actors.worker import WorkerState
+    from workerhub.hubstate import HubState, SavedWorker
     from workerhub.messages import DEFAULT_IDENTITY
-    from workerhub.persistence.store import HubState
     from workerhub.stats import WorkerHistory
 
     reports = int(hours * 360)
@@ -98,8 +100,9 @@ def build_state(workers: int, hours: float) -> Any:
     for w in range(workers):
         histories.append(("workerhub", f"w{w}", WorkerHistory.from_state(frozen).freeze()))
         states.append(
-            (
-                WorkerState(f"w{w}", DEFAULT_IDENTITY, "10.0.0.1", 86400 * 30, T0 - 100, T0 - 10, T0 - 10),
+            SavedWorker(
+                DEFAULT_IDENTITY, f"w{w}", "10.0.0.1", 86400 * 30, T0 - 100, T0 - 10, T0 - 10, (), None, None, None,
+                None,
                 time.time() + 86400 * 30,  # registered well past the run (the server's clock is real time)
             )
         )
@@ -118,7 +121,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--fsync", default="interval", choices=["always", "interval", "never"])
+    parser.add_argument("--writers", default="thread,fork", help="comma-separated: thread, fork")
     args = parser.parse_args()
+    writers = [w.strip() for w in args.writers.split(",") if w.strip()]
 
     from workerhub.persistence.snapshot import write_snapshot
     from workerhub.testing import running_server
@@ -146,7 +151,7 @@ def main() -> None:
             )
             proc.start()
 
-            def window(seconds: float | None) -> tuple[list[float], float]:
+            def window(seconds: float | None, writer: str = "") -> tuple[list[float], float]:
                 parent.send("start")
                 assert parent.recv() == "running"
                 time.sleep(0.3)  # connections warm
@@ -154,27 +159,29 @@ def main() -> None:
                 if seconds is None:
                     import trio
 
+                    store.snapshot_writer = writer
                     info = trio.from_thread.run(
                         lambda: store.snapshot(hub, force=True), trio_token=server._token
                     )
                     assert info is not None
-                    written.append(info)
-                    cuts.append(store.last_cut_seconds)
+                    written[writer].append(info)
+                    cuts[writer].append(store.last_cut_seconds)
                 else:
                     time.sleep(seconds)
                 elapsed = time.perf_counter() - t0
                 parent.send("stop")
                 return parent.recv(), elapsed
 
-            written: list[Any] = []
-            cuts: list[float] = []
-            during: list[float] = []
+            written: dict[str, list[Any]] = {w: [] for w in writers}
+            cuts: dict[str, list[float]] = {w: [] for w in writers}
+            during: dict[str, list[float]] = {w: [] for w in writers}
             without: list[float] = []
             for _ in range(args.rounds):
-                lat, elapsed = window(None)
-                during += lat
-                lat, _ = window(elapsed)
-                without += lat
+                for writer in writers:
+                    lat, elapsed = window(None, writer)
+                    during[writer] += lat
+                    lat, _ = window(elapsed)
+                    without += lat
             parent.send("exit")
             proc.join()
     finally:
@@ -184,20 +191,22 @@ def main() -> None:
     print(f"State: {args.workers} workers x {args.hours:g} h at 10 s x 24 series; journal fsync {args.fsync}; "
           f"{args.clients} clients, {args.rounds} rounds")
     print()
-    print("| window | requests | p50 ms | p99 ms | max ms |")
-    print("|---|---|---|---|---|")
-    for name, lat in (("no snapshot", without), ("snapshot being written", during)):
-        print(f"| {name} | {len(lat)} | {pct(lat, 0.5):.1f} | {pct(lat, 0.99):.1f} | {max(lat) * 1000:.1f} |")
-    print(f"| ratio (snapshot / none) | | {pct(during, 0.5) / pct(without, 0.5):.2f}x | "
-          f"{pct(during, 0.99) / pct(without, 0.99):.2f}x | {max(during) / max(without):.2f}x |")
+    print("| window | requests | p50 ms | p99 ms | max ms | p50 / none | p99 / none |")
+    print("|---|---|---|---|---|---|---|")
+    rows = [("no snapshot", without)] + [(f"snapshot being written ({w} writer)", during[w]) for w in writers]
+    for name, lat in rows:
+        print(f"| {name} | {len(lat)} | {pct(lat, 0.5):.1f} | {pct(lat, 0.99):.1f} | {max(lat) * 1000:.1f} | "
+              f"{pct(lat, 0.5) / pct(without, 0.5):.2f}x | {pct(lat, 0.99) / pct(without, 0.99):.2f}x |")
     print()
     print("| snapshot | value |")
     print("|---|---|")
     print(f"| file size | {size / 1e6:.0f} MB ({size / (args.workers * reports * 24):.2f} B per stored value) |")
-    print(f"| write, offline (encode + write + fsync + rename) | {offline.seconds:.2f} s |")
-    secs = [i.seconds for i in written]
-    print(f"| write, in the server under load (median of {len(secs)}) | {statistics.median(secs):.2f} s |")
-    print(f"| requests held at the cut (synchronous copy), max of {len(cuts)} | {max(cuts) * 1000:.1f} ms |")
+    print(f"| write, offline (encode + write + fsync + read back and verify + rename) | {offline.seconds:.2f} s |")
+    for w in writers:
+        secs = [i.seconds for i in written[w]]
+        print(f"| {w} writer: write + verify in the server under load (median of {len(secs)}) | "
+              f"{statistics.median(secs):.2f} s |")
+        print(f"| {w} writer: requests held at the cut, max of {len(cuts[w])} | {max(cuts[w]) * 1000:.1f} ms |")
     print(f"| server start: load + restore | {load_s:.2f} s |")
 
 

@@ -2,8 +2,9 @@
 
 Layers, each importing only those before it (enforced by the import-linter contracts in pyproject.toml,
 the whole picture in docs/architecture.md):
-``errors, messages, config, clock`` ← ``stats`` (pure: no trio, no quart) ← ``actors`` (trio: worker
-actors, hub) ← ``persistence``, ``api``, ``stream`` ← ``server``, ``cli``, ``testing``.
+``errors, messages, config, clock, hubstate`` ← ``stats`` (pure: no trio, no quart) ← ``actors`` (trio: worker
+actors, hub) and, beside it, ``persistence`` (neither imports the other: they share ``hubstate``) ← ``ops``,
+``api``, ``stream`` ← ``server``, ``cli``, ``testing``.
 ``client`` stands apart: it shares the stream framing and nothing of the server.
 
 The exports below are loaded on first use, so ``import workerhub.client`` or ``import workerhub.stats``

@@ -18,6 +18,7 @@ from typing import Any, Literal, get_args, get_type_hints
 __all__ = ["Settings", "SettingsError"]
 
 JournalFsync = Literal["always", "interval", "never"]
+SnapshotWriter = Literal["fork", "thread"]
 
 
 class SettingsError(ValueError):
@@ -106,6 +107,20 @@ class Settings:
             "journal durability: always (fsync before each ack: an OS crash loses nothing acked) | interval "
             "(fsync every 1 s: an OS crash loses up to ~1 s) | never (the OS flushes, ~30 s); "
             "a crash of the process alone loses nothing acked in any mode"
+        ),
+    )
+    snapshot_writer: SnapshotWriter = field(
+        default="fork",
+        metadata=_doc(
+            "who writes a snapshot: fork (a child forked at the cut: off the server's GIL, no read can reach "
+            "it; falls back to thread where os.fork does not exist) | thread (a worker thread)"
+        ),
+    )
+    allow_partial_start: bool = field(
+        default=False,
+        metadata=_doc(
+            "start even when the journal follows a snapshot that is missing (its data is then lost; logged "
+            "as an error); without it such a start is refused"
         ),
     )
 

@@ -284,7 +284,7 @@ def get_metric_keys(records: list[dict[str, Any]], worker_ids: list[str] = ()) -
 # --- API 2.32+ (api-versions §4.5, §4.6): the zero-filled grid ---------------------------------------------
 
 MIN_INTERVAL = 40
-MAX_GRID = 100_000
+MAX_GRID = 65_535  # buckets in one series, as Elasticsearch caps a histogram (search.max_buckets)
 HEAD_KEYS = LIST_FIELDS + SCALAR_FIELDS + ("gpu_fraction",)
 
 

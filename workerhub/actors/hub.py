@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import trio
@@ -31,15 +31,14 @@ from ..errors import (
     WorkerRegistrationFailed,
     WorkerStatsNotFound,
 )
+from ..hubstate import HubState, MutationLog, NoLog, SavedWorker
 from ..messages import DEFAULT_IDENTITY, ActivityQuery, Identity, RegisterRequest, StatsQuery, StatusReport
 from ..ops.metrics import Metrics
 from ..ops.probes import Readiness
-from ..persistence.gate import WriteGate
-from ..persistence.memory import MemoryStore
-from ..persistence.store import HubState, Store
 from ..stats import ActivityJob, StatsJob, WorkerHistory, metric_keys
 from ..stats.grid import ActivityGridJob, StatsGridJob
 from ..stats.series import EMPTY_LAYOUT
+from .gate import WriteGate
 from .memory_limit import MemoryLimit
 from .worker import ActorGone, WorkerActor, WorkerState
 
@@ -72,7 +71,7 @@ class Hub:
     see each other's workers or stats.
     """
 
-    def __init__(self, settings: Settings, clock: Clock, store: Store, nursery: trio.Nursery) -> None:
+    def __init__(self, settings: Settings, clock: Clock, store: MutationLog, nursery: trio.Nursery) -> None:
         self.settings = settings
         self.clock = clock
         self.store = store
@@ -393,16 +392,20 @@ class Hub:
 
     # --- persistence: consistent export, restore, journal replay (synchronous: no mailbox, no await) -------
 
+    def writes_held(self) -> AbstractAsyncContextManager[None]:
+        """Hold new mutations at the gate and wait for those in flight: the state is a consistent cut
+        (every journaled mutation applied, none half-done) for the body of the block."""
+        return self.writes.closed()
+
     def export_state(self) -> HubState:
         """A consistent copy of the registrations and every history, taken now without awaiting.
 
         Cheap (O(workers + chunks)): histories are frozen copy-on-write views, so the caller may encode the
-        result in a thread while requests go on. Call it with :attr:`writes` closed so no journaled mutation
-        is half-applied.
+        result in a thread while requests go on. Call it inside :meth:`writes_held`.
         """
         now, mono = self.clock.wall(), self.clock.monotonic()
         workers = [
-            (replace(actor.state, queues=list(actor.state.queues)), now + (actor.deadline - mono))
+            _saved(actor.state, now + (actor.deadline - mono))
             for company in self._companies.values()
             for actor in company.actors.values()
             if actor.alive(mono)
@@ -421,13 +424,14 @@ class Hub:
             self._companies.setdefault(company_id, _Company()).histories[worker_id] = history
         now = self.clock.wall()
         expired = 0
-        for worker_state, expires_at in state.workers:
-            if expires_at <= now:
+        for saved in state.workers:
+            if saved.expires_at <= now:
                 expired += 1
                 continue
+            worker_state = _restored(saved)
             company = self._company(worker_state.identity)
             actor = WorkerActor(worker_state, company.history(worker_state.id), self.clock, self._forget)
-            actor.deadline = self._monotonic_at(expires_at)
+            actor.deadline = self._monotonic_at(saved.expires_at)
             company.actors[actor.key] = actor
             self._nursery.start_soon(actor.run)
         return expired
@@ -546,6 +550,43 @@ class Hub:
                     yield company_id, worker_id, history
 
 
+def _saved(ws: WorkerState, expires_at: float) -> SavedWorker:
+    return SavedWorker(
+        identity=ws.identity,
+        id=ws.id,
+        ip=ws.ip,
+        register_timeout=ws.register_timeout,
+        register_time=ws.register_time,
+        last_activity_time=ws.last_activity_time,
+        last_report_time=ws.last_report_time,
+        queues=tuple(ws.queues),
+        queue=ws.queue,
+        task=ws.task,
+        task_since=ws.task_since,
+        tags=ws.tags,
+        system_tags=ws.system_tags,
+        expires_at=expires_at,
+    )
+
+
+def _restored(saved: SavedWorker) -> WorkerState:
+    return WorkerState(
+        id=saved.id,
+        identity=saved.identity,
+        ip=saved.ip,
+        register_timeout=saved.register_timeout,
+        register_time=saved.register_time,
+        last_activity_time=saved.last_activity_time,
+        last_report_time=saved.last_report_time,
+        queues=list(saved.queues),
+        queue=saved.queue,
+        task=saved.task,
+        task_since=saved.task_since,
+        tags=saved.tags,
+        system_tags=saved.system_tags,
+    )
+
+
 def _check_range(from_date: float, to_date: float) -> None:
     if from_date >= to_date:
         raise FieldsValueError("from_date must be less than to_date")
@@ -553,14 +594,19 @@ def _check_range(from_date: float, to_date: float) -> None:
 
 @asynccontextmanager
 async def open_hub(
-    settings: Settings | None = None, *, clock: Clock | None = None, store: Store | None = None
+    settings: Settings | None = None, *, clock: Clock | None = None, store: MutationLog | None = None
 ) -> AsyncIterator[Hub]:
-    """Run a hub for the duration of the block; its actors and background tasks stop at exit."""
+    """Run a hub for the duration of the block; its actors and background tasks stop at exit.
+
+    ``store`` records every mutation before it is applied (the journal of a ``workerhub.persistence``
+    store; default: nothing recorded). The hub never imports persistence: storage drives it through
+    :meth:`writes_held`, :meth:`export_state`, :meth:`restore` and :meth:`replay`.
+    """
     settings = settings or Settings()
     clock = clock or Clock()
     clock.start()
     async with trio.open_nursery() as nursery:
-        hub = Hub(settings, clock, store or MemoryStore(), nursery)
+        hub = Hub(settings, clock, store or NoLog(), nursery)
         nursery.start_soon(hub._trim_forever)
         try:
             yield hub

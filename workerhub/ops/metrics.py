@@ -18,8 +18,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
-from ..persistence.statistics import FSYNC_BUCKETS
 from ..stats.footprint import retention_footprint
+from ..storestats import FSYNC_BUCKETS
 from .probes import store_statistics
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..persistence.statistics import PersistenceStatistics
+from ..storestats import PersistenceStatistics
 
 if TYPE_CHECKING:
     from ..actors.hub import Hub

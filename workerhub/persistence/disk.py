@@ -7,11 +7,17 @@ Files in the data directory (see docs/persistence.md)::
     snapshot.msgpack.tmp     a snapshot being written (removed at start if a crash left it)
     journal-<n>.wal          records since the cut, in segments; only segments >= the snapshot's are kept
 
-Start: load the snapshot (refusing a bad one with a one-line reason), replay the journal segments after its
-cut at their recorded times, then append to a fresh segment. Running: every mutation is journaled before it
-is applied (fsync per :attr:`Settings.journal_fsync`); every ``snapshot_interval`` seconds, and at a clean
-stop, a snapshot is cut (write gate closed for the O(workers + chunks) copy only), written in a thread, and
-the journal segments before its cut deleted.
+Start: load the snapshot (refusing a bad one with a one-line reason), refuse a journal that follows a
+snapshot that is not there (unless ``allow_partial_start``), replay the journal segments after its cut at
+their recorded times, then append to a fresh segment. Running: every mutation is journaled before it is
+applied (fsync per :attr:`Settings.journal_fsync`); every ``snapshot_interval`` seconds, and at a clean stop,
+a snapshot is cut (mutations held at the gate while the journal rotates and the writer forks, or the state
+is exported, :mod:`.writer`), written and verified, and only then the journal segments before its cut are
+deleted. A failed snapshot is logged and retried with backoff; it never stops the server and never deletes
+a segment.
+
+Layering: this package never imports ``workerhub.actors``; it persists anything that implements
+:class:`~.store.Persisted` and exchanges plain :mod:`workerhub.hubstate` data with it.
 """
 
 from __future__ import annotations
@@ -24,22 +30,20 @@ import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
 from ..config import Settings
 from ..errors import DataError
 from ..messages import Identity
+from ..storestats import PersistenceStatistics
 from .format import PersistenceError, encode_record, frame
-from .journal import Journal, scan_journal, segment_path, segments
+from .journal import Journal, JournalScan, scan_journal, segment_path, segments, unlink_quietly
 from .memory import MemoryStore
-from .snapshot import SNAPSHOT_NAME, SnapshotInfo, read_snapshot, write_snapshot
-from .statistics import PersistenceStatistics
-from .store import Store
-
-if TYPE_CHECKING:
-    from ..actors.hub import Hub
+from .snapshot import SNAPSHOT_NAME, SnapshotInfo, read_snapshot
+from .store import Persisted, Store
+from .writer import ForkedWrite, SnapshotFailed, fork_available, start_fork, write_in_thread
 
 __all__ = ["DiskStore", "default_data_dir", "open_store"]
 
@@ -47,6 +51,9 @@ log = logging.getLogger(__name__)
 
 FSYNC_INTERVAL = 1.0
 """Seconds between journal fsyncs in ``interval`` mode: what an OS crash can lose at most."""
+
+MAX_BACKOFF = 8
+"""After consecutive snapshot failures the next attempt waits ``snapshot_interval`` times 2, 4, then 8 at most."""
 
 
 def default_data_dir() -> str:
@@ -71,7 +78,13 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
             log.warning("persistence is off: data_dir %s is not used", settings.data_dir)
         yield MemoryStore()
         return
-    store = DiskStore(directory, journal_fsync=settings.journal_fsync, snapshot_interval=settings.snapshot_interval)
+    store = DiskStore(
+        directory,
+        journal_fsync=settings.journal_fsync,
+        snapshot_interval=settings.snapshot_interval,
+        snapshot_writer=settings.snapshot_writer,
+        allow_partial_start=settings.allow_partial_start,
+    )
     try:
         yield store
     finally:
@@ -82,14 +95,29 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
 class DiskStore:
     """Snapshots plus journal in ``directory``. Locks the directory on creation (PersistenceError if taken)."""
 
-    def __init__(self, directory: str, *, journal_fsync: str = "interval", snapshot_interval: float = 300.0) -> None:
+    def __init__(
+        self,
+        directory: str,
+        *,
+        journal_fsync: str = "interval",
+        snapshot_interval: float = 300.0,
+        snapshot_writer: str = "fork",
+        allow_partial_start: bool = False,
+    ) -> None:
         if journal_fsync not in ("always", "interval", "never"):
             raise ValueError(f"journal_fsync must be always, interval or never, not {journal_fsync!r}")
+        if snapshot_writer not in ("fork", "thread"):
+            raise ValueError(f"snapshot_writer must be fork or thread, not {snapshot_writer!r}")
+        if snapshot_writer == "fork" and not fork_available():
+            log.warning("os.fork is not available here: snapshots are written by a thread")
+            snapshot_writer = "thread"
         self.directory = directory
         self.journal_fsync = journal_fsync
         self.snapshot_interval = snapshot_interval
-        self.last_snapshot: SnapshotInfo | None = None
-        self.last_cut_seconds = 0.0  # how long the last cut held mutations at the gate (synchronous copy)
+        self.snapshot_writer = snapshot_writer
+        self.allow_partial_start = allow_partial_start
+        self.last_cut_seconds = 0.0  # how long the last cut held mutations at the gate (synchronous part)
+        self.failures = 0  # snapshot attempts that failed since the last success
         self._journal: Journal | None = None
         self._changes = 0  # appends since the last snapshot's cut
         self._saved = False  # a snapshot of the current state (but for _changes) is on disk
@@ -139,16 +167,17 @@ class DiskStore:
             await journal.sync(ticket)
 
     @asynccontextmanager
-    async def serving(self, hub: Hub) -> AsyncIterator[None]:
-        """Load the directory into ``hub``; snapshot periodically; a final snapshot when the block ends cleanly."""
-        await self._load(hub)
+    async def serving(self, target: Persisted) -> AsyncIterator[None]:
+        """Load the directory into ``target``; snapshot periodically; a final snapshot when the block ends
+        cleanly."""
+        await self._load(target)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._snapshot_forever, hub)
+            nursery.start_soon(self._snapshot_forever, target)
             if self.journal_fsync == "interval":
                 nursery.start_soon(self._fsync_forever)
             yield
             nursery.cancel_scope.cancel()
-        await self.snapshot(hub)
+        await self.snapshot(target)
 
     async def aclose(self) -> None:
         if self._journal is not None:
@@ -159,18 +188,19 @@ class DiskStore:
 
     # --- start ------------------------------------------------------------------------------------------
 
-    async def _load(self, hub: Hub) -> None:
+    async def _load(self, target: Persisted) -> None:
         directory = self.directory
         snapshot_path = os.path.join(directory, SNAPSHOT_NAME)
         tmp = snapshot_path + ".tmp"
         if os.path.exists(tmp):
             log.info("removing %s: a snapshot write that did not finish (the previous snapshot is intact)", tmp)
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
         first = 0
+        loaded: int | None = None  # the journal cut of the snapshot loaded
         if os.path.exists(snapshot_path):
             header, state = await trio.to_thread.run_sync(read_snapshot, snapshot_path)
-            expired = hub.restore(state)
-            first = int(header["journal"])
+            expired = target.restore(state)
+            first = loaded = int(header["journal"])
             self._saved = True
             self.statistics.last_snapshot_at = float(header["created_at"])
             log.info(
@@ -179,12 +209,17 @@ class DiskStore:
             )
         for n in segments(directory):
             if n < first:  # covered by the snapshot; left by a crash between its rename and this cleanup
-                _unlink_quietly(segment_path(directory, n))
+                unlink_quietly(segment_path(directory, n))
         scan = await trio.to_thread.run_sync(scan_journal, directory, first)
+        self._check_chain(scan, loaded, snapshot_path)
         for r in scan.records:
-            hub.replay(r.op, r.identity, r.payload, r.ip, r.at)
+            target.replay(r.op, r.identity, r.payload, r.ip, r.at)
         if scan.records or scan.torn:
             log.info("replayed %d journal records from %d segments", len(scan.records), len(scan.segments))
+        # Retention is not journaled: rows the running server had trimmed since its last snapshot (which
+        # may have been skipped: nothing was journaled) come back from the files; drop them now, so the
+        # first answers after a start are the ones the stopped server gave.
+        target.trim()
         self._changes = len(scan.records)
         # The state just loaded is the bulk of the process's long-lived objects. Moving it out of the
         # collector's reach keeps full collections (which hold the GIL, so stall every request) from
@@ -193,7 +228,8 @@ class DiskStore:
         # of a restored worker that later expires, ~5 KB each, once).
         gc.collect()
         gc.freeze()
-        self._journal = Journal(directory, max(scan.segments, default=first - 1) + 1, self.statistics)
+        base = loaded if loaded is not None else (scan.bases.get(scan.segments[0]) if scan.segments else None)
+        self._journal = Journal(directory, max(scan.segments, default=first - 1) + 1, base, self.statistics)
         try:
             self._journal.open()
         except OSError as exc:
@@ -205,9 +241,35 @@ class DiskStore:
 
     # --- snapshots ----------------------------------------------------------------------------------------
 
-    async def snapshot(self, hub: Hub, *, force: bool = False) -> SnapshotInfo | None:
-        """Cut, write and compact now; returns None when nothing changed since the last one (unless
-        ``force``) or when the write failed (logged: the journal still holds everything)."""
+    def _check_chain(self, scan: JournalScan, loaded: int | None, snapshot_path: str) -> None:
+        """Refuse a journal whose first segment follows a snapshot that is not there (or an older one)."""
+        if not scan.segments or scan.segments[0] not in scan.bases:
+            return
+        first = scan.segments[0]
+        base = scan.bases[first]
+        if base is None or (loaded is not None and loaded >= base):
+            return
+        missing = (
+            f"{snapshot_path} is missing" if loaded is None
+            else f"{snapshot_path} is older (journal cut {loaded}) than the snapshot the journal follows"
+        )
+        what = (
+            f"{missing}: journal segment {first} follows the snapshot cut at segment {base}, so everything "
+            "recorded before that cut is not here"
+        )
+        if not self.allow_partial_start:
+            raise PersistenceError(
+                f"{what}; restore the snapshot from a backup, or pass --allow-partial-start to start with "
+                "only the journal's part of the data"
+            )
+        log.error("STARTING WITH PARTIAL DATA (--allow-partial-start): %s; that data is lost", what)
+
+    # --- snapshots ----------------------------------------------------------------------------------------
+
+    async def snapshot(self, target: Persisted, *, force: bool = False) -> SnapshotInfo | None:
+        """Cut, write, verify and compact now; returns None when nothing changed since the last one (unless
+        ``force``) or when the snapshot failed (logged with the reason: the journal still holds everything,
+        and no segment was deleted)."""
         journal = self._journal
         if journal is None:
             return None
@@ -215,33 +277,70 @@ class DiskStore:
             if not force and self._changes == 0 and self._saved:
                 return None
             await journal.prepare()  # the next segment, created before the cut and off the event loop
-            async with hub.writes.closed():
+            child: ForkedWrite | None = None
+            state = None
+            failure: BaseException | None = None
+            async with target.writes_held():
                 started = time.perf_counter()
-                state = hub.export_state()  # synchronous: the cut
                 cut, old_fd = journal.rotate()
                 changes, self._changes = self._changes, 0
+                try:
+                    if self.snapshot_writer == "fork":
+                        child = start_fork(target.export_state, self.directory, cut)
+                    else:
+                        state = target.export_state()
+                except Exception as exc:  # noqa: BLE001 - any failure of the cut is a failed snapshot, retried
+                    failure = exc
                 self.last_cut_seconds = time.perf_counter() - started
-            await journal.retire(old_fd)
+            done = False
             try:
-                info = await trio.to_thread.run_sync(write_snapshot, self.directory, state, cut)
-            except OSError as exc:
-                self._changes += changes
+                await journal.retire(old_fd)
+                if failure is not None:
+                    raise SnapshotFailed(f"the cut failed: {type(failure).__name__}: {failure}") from failure
+                if child is not None:
+                    info = await child.wait()
+                else:
+                    assert state is not None
+                    info = await write_in_thread(state, self.directory, cut)
+                    del state
+            except SnapshotFailed as exc:
+                self.failures += 1
                 self.statistics.snapshot_failures += 1
-                log.error("snapshot failed (%s); the journal keeps every change, retrying later", exc.strerror)
+                log.error(
+                    "snapshot failed (%s); the journal keeps every change and no segment was deleted; "
+                    "retrying in %.1f s", exc, self._next_delay(),
+                )
                 return None
+            else:
+                done = True
+            finally:
+                if not done:  # failed, or cancelled (the server is stopping)
+                    self._changes += changes
+                if child is not None:
+                    child.kill()  # a no-op once reaped; else a half-written temp file never replaces anything
             await trio.to_thread.run_sync(_drop_segments_before, self.directory, cut)
-            self.last_snapshot, self._saved = info, True
-            self.statistics.snapshot_done(state.wall, info.seconds, info.size)
+            self._saved, self.failures = True, 0
+            self.statistics.snapshot_done(info.wall, info.seconds, info.size)
             log.info(
-                "snapshot: %d workers, %d histories, %.1f MB in %.2f s (requests held for the cut: %.1f ms)",
-                info.workers, info.histories, info.size / 1e6, info.seconds, self.last_cut_seconds * 1000,
+                "snapshot: %d workers, %d histories, %.1f MB in %.2f s, verified (%s writer; requests held "
+                "for the cut: %.1f ms)",
+                info.workers, info.histories, info.size / 1e6, info.seconds, self.snapshot_writer,
+                self.last_cut_seconds * 1000,
             )
             return info
 
-    async def _snapshot_forever(self, hub: Hub) -> None:
+    def _next_delay(self) -> float:
+        backoff = min(2**self.failures, MAX_BACKOFF) if self.failures else 1
+        return self.snapshot_interval * backoff
+
+    async def _snapshot_forever(self, target: Persisted) -> None:
         while True:
-            await trio.sleep(self.snapshot_interval)
-            await self.snapshot(hub)
+            await trio.sleep(self._next_delay())
+            try:
+                await self.snapshot(target)
+            except Exception:  # a bug in the snapshot path must not stop the server; the journal has it all
+                self.failures += 1
+                log.exception("snapshot failed unexpectedly; retrying in %.1f s", self._next_delay())
 
     async def _fsync_forever(self) -> None:
         assert self._journal is not None
@@ -253,11 +352,4 @@ class DiskStore:
 def _drop_segments_before(directory: str, cut: int) -> None:
     for n in segments(directory):
         if n < cut:
-            _unlink_quietly(segment_path(directory, n))
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError as exc:
-        log.warning("cannot remove %s: %s", path, exc.strerror)
+            unlink_quietly(segment_path(directory, n))

@@ -87,7 +87,8 @@ class CorruptFrame(Exception):
 
 
 def pack(obj: Any) -> bytes:
-    return msgpack.packb(obj, use_bin_type=True)
+    out: bytes = msgpack.packb(obj, use_bin_type=True)
+    return out
 
 
 def unpack(raw: bytes) -> Any:

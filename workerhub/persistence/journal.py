@@ -5,8 +5,12 @@ Writing: :meth:`Journal.write` hands the record to the kernel with one ``os.writ
 survive a crash of the *machine* with an ``fsync`` in a worker thread. Concurrent ``sync`` calls share one
 fsync (group commit): a trio.Lock queues them and each finds its record already covered by the one before.
 
-Segments: a snapshot rotates the journal to a new segment at its cut and, once the snapshot is on disk,
-deletes the older ones (compaction). A segment starts with :data:`~.format.JOURNAL_MAGIC` and a header frame.
+Segments: a snapshot rotates the journal to a new segment at its cut and, once the snapshot is on disk and
+verified, deletes the older ones (compaction). A segment starts with :data:`~.format.JOURNAL_MAGIC` and a
+header frame ``{"format", "kind": "journal", "segment": n, "base": b}``: its records apply on top of the
+snapshot cut at segment ``b`` (or, while that snapshot is not written, on top of the segments before it);
+``b`` is None when the chain starts from an empty directory. A start uses ``base`` to refuse a journal
+whose snapshot is missing.
 
 Failure: a write that fails is rolled back (truncate) and the segment abandoned, so the file never holds a
 half record followed by more; a failed fsync abandons the segment too (after one, the kernel may have dropped
@@ -20,11 +24,12 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import trio
 
 from ..errors import DataError
+from ..storestats import PersistenceStatistics
 from .format import (
     JOURNAL_FORMAT,
     JOURNAL_MAGIC,
@@ -39,9 +44,8 @@ from .format import (
     read_frames,
     unpack,
 )
-from .statistics import PersistenceStatistics
 
-__all__ = ["Journal", "JournalScan", "scan_journal", "segment_path", "segments"]
+__all__ = ["Journal", "JournalScan", "scan_journal", "segment_path", "segments", "unlink_quietly"]
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +82,11 @@ class Journal:
     segments in number order replays records in the order they were written.
     """
 
-    def __init__(self, directory: str, first: int, statistics: PersistenceStatistics | None = None) -> None:
+    def __init__(
+        self, directory: str, first: int, base: int | None = None, statistics: PersistenceStatistics | None = None
+    ) -> None:
         self.directory = directory
+        self.base = base  # the snapshot cut the records of new segments follow (None: an empty start)
         self.statistics = statistics or PersistenceStatistics()  # read by /metrics and /readyz
         self.segment = -1  # number of the open segment (the last one opened)
         self._next = first  # the next unused segment number
@@ -96,11 +103,23 @@ class Journal:
     def is_open(self) -> bool:
         return self._fd is not None
 
+    def _check(self) -> None:
+        """Invariants (called by the tests): durable bookkeeping in order, segment numbers never reused."""
+        assert 0 <= self._synced <= self._written, (self._synced, self._written)
+        assert 0 <= self._failed <= self._written, (self._failed, self._written)
+        assert self.segment < self._next, (self.segment, self._next)
+        if self._prepared is not None:
+            assert self._prepared[0] < self._next, (self._prepared, self._next)
+        if self._fd is not None:
+            assert self._offset > 0 and self.segment in segments(self.directory), self.segment
+            assert max(segments(self.directory)) <= max(self.segment, self._prepared[0] if self._prepared else -1)
+        assert self.base is None or self.base <= max(self.segment, 0), (self.base, self.segment)
+
     def open(self) -> None:
         """Create the next segment and write to it (sync: a few syscalls). OSError if the directory refuses."""
         n = self._next
         self._next += 1
-        fd, head = _create_segment(self.directory, n)
+        fd, head = _create_segment(self.directory, n, self.base)
         self._fd, self.segment, self._offset, self._dir_dirty = fd, n, head, True
 
     async def prepare(self) -> None:
@@ -114,7 +133,7 @@ class Journal:
         n = self._next
         self._next += 1
         try:
-            fd, head = await trio.to_thread.run_sync(_create_segment, self.directory, n)
+            fd, head = await trio.to_thread.run_sync(_create_segment, self.directory, n, n)
         except OSError as exc:
             log.error("cannot create journal segment %d: %s", n, _reason(exc))
             return
@@ -188,11 +207,12 @@ class Journal:
         if prepared is not None and prepared[0] > self.segment:
             n, fd, head = prepared
             self._fd, self.segment, self._offset, self._dir_dirty = fd, n, head, True
+            self.base = n
             return n, old_fd
         if prepared is not None:  # a segment was opened after it was prepared: it would replay out of order
             os.close(prepared[1])
-            _unlink_quietly(segment_path(self.directory, prepared[0]))
-        cut = self._next
+            unlink_quietly(segment_path(self.directory, prepared[0]))
+        cut = self.base = self._next
         try:
             self.open()
         except OSError as exc:
@@ -223,7 +243,7 @@ class Journal:
                 n, fd, _head = self._prepared
                 self._prepared = None
                 os.close(fd)
-                _unlink_quietly(segment_path(self.directory, n))
+                unlink_quietly(segment_path(self.directory, n))
             if self._fd is not None:
                 fd, self._fd = self._fd, None
                 try:
@@ -232,16 +252,16 @@ class Journal:
                     log.error("journal close failed: %s", _reason(exc))
 
 
-def _create_segment(directory: str, n: int) -> tuple[int, int]:
+def _create_segment(directory: str, n: int, base: int | None) -> tuple[int, int]:
     """Create ``journal-<n>.wal`` with its magic and header; returns ``(fd, bytes written)``."""
     path = segment_path(directory, n)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
     try:
-        head = JOURNAL_MAGIC + frame(pack({"format": JOURNAL_FORMAT, "kind": "journal", "segment": n}))
+        head = JOURNAL_MAGIC + frame(pack({"format": JOURNAL_FORMAT, "kind": "journal", "segment": n, "base": base}))
         _write_all(fd, head)
     except OSError:
         os.close(fd)
-        _unlink_quietly(path)
+        unlink_quietly(path)
         raise
     return fd, len(head)
 
@@ -266,11 +286,14 @@ def _fsync_close(fd: int) -> None:
         os.close(fd)
 
 
-def _unlink_quietly(path: str) -> None:
+def unlink_quietly(path: str) -> None:
+    """Remove ``path``; a file already gone is fine, any other failure is logged (never raised)."""
     try:
         os.unlink(path)
-    except OSError:
+    except FileNotFoundError:
         pass
+    except OSError as exc:
+        log.warning("cannot remove %s: %s", path, _reason(exc))
 
 
 def _reason(exc: OSError) -> str:
@@ -287,6 +310,7 @@ class JournalScan:
     records: list[Record]
     segments: list[int]
     torn: list[tuple[str, int]]  # (file, byte offset of the dropped torn record)
+    bases: dict[int, int | None] = field(default_factory=dict)  # segment -> its header's base, when it has one
 
 
 def scan_journal(directory: str, first: int) -> JournalScan:
@@ -302,12 +326,12 @@ def scan_journal(directory: str, first: int) -> JournalScan:
             continue
         path = segment_path(directory, n)
         scan.segments.append(n)
-        for record in _read_segment(path, scan):
+        for record in _read_segment(path, n, scan):
             scan.records.append(record)
     return scan
 
 
-def _read_segment(path: str, scan: JournalScan) -> Iterator[Record]:
+def _read_segment(path: str, n: int, scan: JournalScan) -> Iterator[Record]:
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         magic = f.read(len(JOURNAL_MAGIC))
@@ -320,7 +344,10 @@ def _read_segment(path: str, scan: JournalScan) -> Iterator[Record]:
             first = True
             for offset, payload in frames:
                 if first:
-                    check_format(unpack(payload), path, "journal")
+                    header = check_format(unpack(payload), path, "journal")
+                    if "base" in header:  # segments written before base existed say nothing
+                        base = header["base"]
+                        scan.bases[n] = None if base is None else int(base)
                     first = False
                     continue
                 try:

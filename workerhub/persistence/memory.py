@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..messages import Identity
-
-if TYPE_CHECKING:
-    from ..actors.hub import Hub
+from .store import Persisted
 
 __all__ = ["MemoryStore"]
 
@@ -21,7 +19,7 @@ class MemoryStore:
         return None
 
     @asynccontextmanager
-    async def serving(self, hub: Hub) -> AsyncIterator[None]:
+    async def serving(self, target: Persisted) -> AsyncIterator[None]:
         yield
 
     async def aclose(self) -> None:

@@ -13,7 +13,12 @@ records are *not* in the snapshot. A missing ``end`` frame means the file is tru
 
 Writing is atomic: temp file, fsync, rename over the old snapshot, fsync of the directory; a crash at any
 point leaves either the old snapshot or the new one, never a mix. All functions here block: run them in a
-worker thread.
+worker thread or a forked child (:mod:`.writer`).
+
+Before the temp file replaces the old snapshot it is read back from the disk and verified
+(:func:`verify_snapshot`: every frame's checksum, every record decoded, every array's size checked against
+its shape and dtype, the frame counts), so a bad snapshot never replaces a good one and the journal segments
+it covers are never deleted for it.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..actors.worker import WorkerState
+from ..hubstate import HubState, SavedWorker
 from ..messages import Identity
 from ..stats import WorkerHistory
+from ..stats.state import load_state
 from .format import (
     SNAPSHOT_FORMAT,
     SNAPSHOT_MAGIC,
@@ -40,9 +46,15 @@ from .format import (
     unpack,
 )
 from .journal import fsync_dir
-from .store import HubState
 
-__all__ = ["SNAPSHOT_NAME", "SnapshotInfo", "inspect_snapshot", "read_snapshot", "write_snapshot"]
+__all__ = [
+    "SNAPSHOT_NAME",
+    "SnapshotInfo",
+    "inspect_snapshot",
+    "read_snapshot",
+    "verify_snapshot",
+    "write_snapshot",
+]
 
 SNAPSHOT_NAME = "snapshot.msgpack"
 
@@ -56,6 +68,8 @@ class SnapshotInfo:
     seconds: float
     workers: int
     histories: int
+    wall: float
+    """the hub's wall time (epoch s) at the cut"""
 
 
 def _version() -> str:
@@ -64,38 +78,39 @@ def _version() -> str:
     return __version__
 
 
-def _worker_fields(ws: WorkerState) -> dict[str, Any]:
+def _worker_fields(w: SavedWorker) -> dict[str, Any]:
     return {
-        "id": ws.id,
-        "ip": ws.ip,
-        "register_timeout": ws.register_timeout,
-        "register_time": ws.register_time,
-        "last_activity_time": ws.last_activity_time,
-        "last_report_time": ws.last_report_time,
-        "queues": list(ws.queues),
-        "queue": ws.queue,
-        "task": ws.task,
-        "task_since": ws.task_since,
-        "tags": None if ws.tags is None else list(ws.tags),
-        "system_tags": None if ws.system_tags is None else list(ws.system_tags),
+        "id": w.id,
+        "ip": w.ip,
+        "register_timeout": w.register_timeout,
+        "register_time": w.register_time,
+        "last_activity_time": w.last_activity_time,
+        "last_report_time": w.last_report_time,
+        "queues": list(w.queues),
+        "queue": w.queue,
+        "task": w.task,
+        "task_since": w.task_since,
+        "tags": None if w.tags is None else list(w.tags),
+        "system_tags": None if w.system_tags is None else list(w.system_tags),
     }
 
 
-def _worker_state(identity: list[str], f: dict[str, Any]) -> WorkerState:
-    return WorkerState(
-        id=f["id"],
+def _saved_worker(identity: list[str], f: dict[str, Any], expires_at: float) -> SavedWorker:
+    return SavedWorker(
         identity=Identity(*identity),
+        id=f["id"],
         ip=f["ip"],
         register_timeout=f["register_timeout"],
         register_time=f["register_time"],
         last_activity_time=f["last_activity_time"],
         last_report_time=f["last_report_time"],
-        queues=list(f["queues"]),
+        queues=tuple(f["queues"]),
         queue=f["queue"],
         task=f["task"],
         task_since=f["task_since"],
         tags=None if f["tags"] is None else tuple(f["tags"]),
         system_tags=None if f.get("system_tags") is None else tuple(f["system_tags"]),  # format 2: absent
+        expires_at=float(expires_at),
     )
 
 
@@ -145,10 +160,10 @@ def write_snapshot(directory: str, state: HubState, journal_cut: int) -> Snapsho
             out.write(SNAPSHOT_MAGIC)
             out.write(frame(pack(header)))
             frames = 0
-            for ws, expires_at in state.workers:
-                ident = ws.identity
+            for w in state.workers:
+                ident = w.identity
                 who = [ident.company, ident.user, ident.company_name, ident.user_name]
-                out.write(frame(pack(["worker", who, _worker_fields(ws), expires_at])))
+                out.write(frame(pack(["worker", who, _worker_fields(w), w.expires_at])))
                 frames += 1
             for company, worker_id, history in state.histories:
                 payload = pack(["history", company, worker_id, history.to_state()])
@@ -159,6 +174,10 @@ def write_snapshot(directory: str, state: HubState, journal_cut: int) -> Snapsho
             f.flush()
             os.fsync(f.fileno())
             size = f.tell()
+            # Drop the file's pages from the cache so that the verification below reads what the disk holds,
+            # not what we meant to write (and so a big snapshot does not evict the server's working set).
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        verify_snapshot(tmp, journal_cut=journal_cut)
         os.replace(tmp, path)
         fsync_dir(directory)
     except BaseException:
@@ -167,30 +186,32 @@ def write_snapshot(directory: str, state: HubState, journal_cut: int) -> Snapsho
         except OSError:
             pass
         raise
-    return SnapshotInfo(path, size, time.perf_counter() - started, len(state.workers), len(state.histories))
-
-
-def read_snapshot(path: str) -> tuple[dict[str, Any], HubState]:
-    """The header and state of a snapshot file, histories rebuilt; PersistenceError if it is unusable.
-
-    Nothing is ever repaired or skipped: a snapshot is used whole or the start stops with the reason.
-    """
-    what_to_do = (
-        "restore it from a backup, or move it out of the data directory to start without it "
-        "(its data is then lost; the journal holds only what came after it)"
+    return SnapshotInfo(
+        path, size, time.perf_counter() - started, len(state.workers), len(state.histories), state.wall
     )
+
+
+_WHAT_TO_DO = (
+    "restore it from a backup, or move it out of the data directory to start without it "
+    "(its data is then lost; the journal holds only what came after it)"
+)
+
+
+def _scan(path: str, keep: bool) -> tuple[dict[str, Any], HubState]:
+    """Read every frame of ``path``, checked and decoded; histories rebuilt when ``keep``, else only
+    validated (shapes, dtypes, orders) and dropped, so a verification holds one history at a time."""
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if f.read(len(SNAPSHOT_MAGIC)) != SNAPSHOT_MAGIC:
-                raise PersistenceError(f"{path}: not a workerhub snapshot; {what_to_do}")
+                raise PersistenceError(f"{path}: not a workerhub snapshot; {_WHAT_TO_DO}")
             header: dict[str, Any] | None = None
             state = HubState(0.0, [], [])
-            frames = 0
+            frames = workers = histories = 0
             ended = False
             for offset, payload in read_frames(f, size):
                 if ended:
-                    raise PersistenceError(f"{path}: data after the end frame at byte {offset}; {what_to_do}")
+                    raise PersistenceError(f"{path}: data after the end frame at byte {offset}; {_WHAT_TO_DO}")
                 item = unpack(payload)
                 if header is None:
                     header = check_format(item, path, "snapshot")
@@ -199,10 +220,17 @@ def read_snapshot(path: str) -> tuple[dict[str, Any], HubState]:
                 kind = item[0]
                 if kind == "worker":
                     _, who, fields, expires_at = item
-                    state.workers.append((_worker_state(who, fields), float(expires_at)))
+                    saved = _saved_worker(who, fields, expires_at)
+                    workers += 1
+                    if keep:
+                        state.workers.append(saved)
                 elif kind == "history":
                     _, company, worker_id, hist = item
-                    state.histories.append((str(company), str(worker_id), WorkerHistory.from_state(hist)))
+                    histories += 1
+                    if keep:
+                        state.histories.append((str(company), str(worker_id), WorkerHistory.from_state(hist)))
+                    else:
+                        load_state(hist)
                 elif kind == "end":
                     if item[1] != frames:
                         raise PersistenceError(f"{path}: {frames} records but the end frame says {item[1]}")
@@ -212,14 +240,42 @@ def read_snapshot(path: str) -> tuple[dict[str, Any], HubState]:
                     raise ValueError(f"unknown record kind {kind!r} at byte {offset}")
                 frames += 1
     except TornTail as torn:
-        raise PersistenceError(f"{path}: snapshot is truncated at byte {torn.offset}; {what_to_do}") from torn
+        raise PersistenceError(f"{path}: snapshot is truncated at byte {torn.offset}; {_WHAT_TO_DO}") from torn
     except CorruptFrame as bad:
-        raise PersistenceError(f"{path}: snapshot is damaged at byte {bad.offset}; {what_to_do}") from bad
+        raise PersistenceError(f"{path}: snapshot is damaged at byte {bad.offset}; {_WHAT_TO_DO}") from bad
     except (ValueError, TypeError, KeyError, IndexError) as exc:
-        raise PersistenceError(f"{path}: snapshot cannot be decoded ({exc}); {what_to_do}") from exc
+        raise PersistenceError(f"{path}: snapshot cannot be decoded ({exc}); {_WHAT_TO_DO}") from exc
     if header is None or not ended:
-        raise PersistenceError(f"{path}: snapshot is truncated (no end frame); {what_to_do}")
+        raise PersistenceError(f"{path}: snapshot is truncated (no end frame); {_WHAT_TO_DO}")
+    if (header.get("workers"), header.get("histories")) != (workers, histories):
+        raise PersistenceError(
+            f"{path}: the header announces {header.get('workers')} workers and {header.get('histories')} "
+            f"histories, the file holds {workers} and {histories}; {_WHAT_TO_DO}"
+        )
     return header, state
+
+
+def read_snapshot(path: str) -> tuple[dict[str, Any], HubState]:
+    """The header and state of a snapshot file, histories rebuilt; PersistenceError if it is unusable.
+
+    Nothing is ever repaired or skipped: a snapshot is used whole or the start stops with the reason.
+    """
+    return _scan(path, keep=True)
+
+
+def verify_snapshot(path: str, *, journal_cut: int | None = None) -> dict[str, Any]:
+    """Read ``path`` back and check all of it without keeping it; returns its header.
+
+    Raises PersistenceError naming the first problem: a checksum, a record that does not decode, an array
+    whose size does not match its shape and dtype, a missing end frame, counts that disagree with the
+    header, or (``journal_cut``) a header naming another journal cut.
+    """
+    header, _ = _scan(path, keep=False)
+    if journal_cut is not None and header.get("journal") != journal_cut:
+        raise PersistenceError(
+            f"{path}: written for journal cut {journal_cut} but its header says {header.get('journal')}"
+        )
+    return header
 
 
 def inspect_snapshot(path: str) -> dict[str, Any]:

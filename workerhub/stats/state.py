@@ -57,14 +57,20 @@ def _first(item: tuple[int, Any]) -> int:
     return item[0]
 
 
+_Chunk = tuple[np.ndarray, np.ndarray, np.ndarray, int, float, bool]  # ts, task, vals, rows, written, partial
+_Day = tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], tuple[np.ndarray, ...], float]  # mm, sc, rc, written
+
+
 class FrozenHistory:
     """A read-only view of a :class:`~.history.WorkerHistory` at one instant (from ``freeze()``).
 
-    Safe to encode from a worker thread: the chunks and days it holds are never changed again (the
-    history copies them before writing).
+    Immutable by construction: it keeps its own references to the *arrays* of the cut, never the chunk and
+    day objects, so nothing done to the live history afterwards can reach it: a write copies an older
+    generation's arrays before changing them, and a read that widens a chunk or a day rebinds the live
+    object's attribute to a new array while this view keeps the old one. Safe to encode from a worker thread.
     """
 
-    __slots__ = ("_chunks", "_days", "_open", "_pending", "_horizon", "_sorted", "_keys")
+    __slots__ = ("_chunks", "_days", "_horizon", "_keys", "_open", "_pending", "_sorted")
 
     def __init__(
         self,
@@ -75,10 +81,11 @@ class FrozenHistory:
         horizon: int,
         keys: tuple[tuple[str, str], ...],
     ) -> None:
-        # (keys, values) taken unsorted at the cut, which must be cheap; paired and sorted lazily, in the
-        # thread that encodes
-        self._chunks: Any = chunks
-        self._days: Any = days
+        # Taken unsorted at the cut, which must be cheap; paired and sorted lazily, in the thread that encodes
+        hours, raw = chunks
+        starts, tiers = days
+        self._chunks: Any = (hours, tuple([(c.ts, c.task, c.vals, c.n, c.written, c.partial) for c in raw]))
+        self._days: Any = (starts, tuple([(tuple(d.mm), tuple(d.sc), tuple(d.rc), d.written) for d in tiers]))
         self._sorted = False
         self._open = open_ms
         self._pending = pending
@@ -93,17 +100,18 @@ class FrozenHistory:
 
     def __len__(self) -> int:
         self._sort()
-        return sum(chunk.n for _hour, chunk in self._chunks)
+        return sum(c[3] for _hour, c in self._chunks)
 
     def _used(self) -> np.ndarray:
         """Columns that hold any record (raw or rolled up), ascending."""
-        width = max([c.vals.shape[1] for _h, c in self._chunks] + [d.width for _s, d in self._days] + [0])
+        chunks: list[tuple[int, _Chunk]] = self._chunks
+        days: list[tuple[int, _Day]] = self._days
+        width = max([c[2].shape[1] for _h, c in chunks] + [d[0][0].shape[0] for _s, d in days] + [0])
         used = np.zeros(width, np.bool_)
-        for _hour, chunk in self._chunks:
-            w = chunk.vals.shape[1]
-            used[:w] |= ~np.isnan(chunk.vals[: chunk.n]).all(axis=0)
-        for _start, day in self._days:
-            used[: day.width] |= day.counts() > 0
+        for _hour, (_ts, _task, vals, n, _w, _p) in chunks:
+            used[: vals.shape[1]] |= ~np.isnan(vals[:n]).all(axis=0)
+        for _start, (_mm, sc, _rc, _w) in days:
+            used[: sc[0].shape[0]] |= sc[0][:, 1].sum(axis=1) > 0
         return np.flatnonzero(used)
 
     def to_state(self) -> dict[str, Any]:
@@ -113,18 +121,18 @@ class FrozenHistory:
         used = self._used()
         keys = self._keys
         chunks = []
-        for hour, c in self._chunks:
-            vals = _select(c.vals[: c.n].T, used, c.vals.shape[1], np.nan).T
-            ts, task = _bin(c.ts[: c.n], "i8"), _bin(c.task[: c.n], "u1")
-            chunks.append([hour, float(c.written), c.partial, ts, task, _bin(vals, "f4")])
+        for hour, (ts_a, task_a, vals_a, n, written, partial) in self._chunks:
+            vals = _select(vals_a[:n].T, used, vals_a.shape[1], np.nan).T
+            ts, task = _bin(ts_a[:n], "i8"), _bin(task_a[:n], "u1")
+            chunks.append([hour, float(written), partial, ts, task, _bin(vals, "f4")])
         days = []
-        for start, d in self._days:
-            w = d.width
+        for start, (mms, scs, rcs, written) in self._days:
+            w = mms[0].shape[0]
             days.append(
-                [start, float(d.written)]
-                + [_bin(_select(mm, used, w, -np.inf), "f4") for mm in d.mm]
-                + [_bin(_select(sc, used, w, 0.0), "f8") for sc in d.sc]
-                + [_bin(rc, "i8") for rc in d.rc]
+                [start, float(written)]
+                + [_bin(_select(mm, used, w, -np.inf), "f4") for mm in mms]
+                + [_bin(_select(sc, used, w, 0.0), "f8") for sc in scs]
+                + [_bin(rc, "i8") for rc in rcs]
             )
         return {
             "series": [list(keys[c]) for c in used.tolist()],
@@ -139,7 +147,7 @@ class FrozenHistory:
 def _array(raw: Any, dtype: str, shape: tuple[int, ...], what: str) -> np.ndarray:
     """A fresh native array of ``shape`` from little-endian bytes ``raw``; ValueError if the size is off."""
     if not isinstance(raw, (bytes, bytearray, memoryview)):
-        raise ValueError(f"{what}: expected bytes, got {type(raw).__name__}")
+        raise ValueError(f"{what}: expected bytes, got {type(raw).__name__}")  # noqa: TRY004 - callers catch ValueError for any malformed state
     dt = np.dtype(dtype).newbyteorder("<")
     count = int(np.prod(shape))
     if len(raw) != count * dt.itemsize:
@@ -150,7 +158,7 @@ def _array(raw: Any, dtype: str, shape: tuple[int, ...], what: str) -> np.ndarra
 
 def _int(v: Any, what: str) -> int:
     if not isinstance(v, int) or isinstance(v, bool):
-        raise ValueError(f"{what} must be an integer, not {v!r}")
+        raise ValueError(f"{what} must be an integer, not {v!r}")  # noqa: TRY004 - callers catch ValueError for any malformed state
     return v
 
 
@@ -160,7 +168,7 @@ def load_state(
     """Validate and decode :meth:`FrozenHistory.to_state` output into ``(chunks, days, open, pending,
     horizon)`` in the file's column order (its ``series`` list); raises ValueError naming what is malformed."""
     if not isinstance(state, Mapping) or not isinstance(state.get("series"), list):
-        raise ValueError("history has no series list (a snapshot of another format?)")
+        raise ValueError("history has no series list (a snapshot of another format?)")  # noqa: TRY004 - callers catch ValueError for any malformed state
     names = []
     for pair in state["series"]:
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
@@ -175,7 +183,7 @@ def load_state(
     horizon = _int(state.get("horizon"), "horizon")
     pending = state.get("pending")
     if not isinstance(pending, bool):
-        raise ValueError(f"pending must be a boolean, not {pending!r}")
+        raise ValueError(f"pending must be a boolean, not {pending!r}")  # noqa: TRY004 - callers catch ValueError for any malformed state
     chunks: list[tuple[int, RawChunk]] = []
     for item in state.get("chunks", ()):
         hour, written, partial, ts_raw, task_raw, vals_raw = item

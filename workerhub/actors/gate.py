@@ -1,5 +1,8 @@
 """A gate between mutations and snapshots: many writers at once, or one consistent cut.
 
+It lives beside the hub, whose mutations pass it; storage closes it only through
+:meth:`workerhub.actors.hub.Hub.writes_held` (the ``Persisted`` protocol of :mod:`workerhub.persistence`).
+
 The hub appends a mutation to the journal and then applies it, with awaits in between. A snapshot must see
 every journaled mutation applied and none half-done, or compacting the journal after it would lose one.
 :class:`WriteGate` gives that cut: mutations run inside ``async with gate:`` concurrently; :meth:`closed`
@@ -21,7 +24,7 @@ __all__ = ["WriteGate"]
 class WriteGate:
     """``async with gate:`` around each mutation; ``async with gate.closed():`` for a consistent cut."""
 
-    __slots__ = ("_active", "_open", "_drained")
+    __slots__ = ("_active", "_drained", "_open")
 
     def __init__(self) -> None:
         self._active = 0
@@ -33,6 +36,11 @@ class WriteGate:
     def active(self) -> int:
         """Mutations inside the gate now."""
         return self._active
+
+    def _check(self) -> None:
+        """Invariants (called by the tests): a count never negative; a drain awaited only while shut."""
+        assert self._active >= 0, self._active
+        assert self._drained is None or not self._open.is_set(), "drain pending with the gate open"
 
     async def __aenter__(self) -> None:
         while not self._open.is_set():

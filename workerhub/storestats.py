@@ -2,6 +2,8 @@
 
 Plain numbers updated inline (an increment per journal append, a bucket bump per fsync): no locks, no
 metrics library in the persistence layer. :mod:`workerhub.ops.metrics` turns them into Prometheus families.
+A bottom-layer module (plain data, no imports of the package), so the hub's probes and metrics read them
+without the actors depending on persistence.
 """
 
 from __future__ import annotations

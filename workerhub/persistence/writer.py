@@ -1,0 +1,196 @@
+"""Who writes a snapshot: a forked child (the default) or a worker thread (the fallback).
+
+**fork** (as Redis' BGSAVE): at the cut, with mutations held at the gate, the event loop calls
+:func:`start_fork`, which forks at once, synchronously. The child's copy-on-write image *is* the state at
+the journal position of the cut: nothing the parent does afterwards (a write, a read that widens an array,
+a retention trim) can reach it. The child exports the state from its own image, encodes, writes the temp
+file, fsyncs, reads it back and verifies it, renames it into place, fsyncs the directory and exits 0; any
+failure exits 1 with the reason on a pipe. Encoding runs on another core, off the server's GIL.
+
+**thread**: the cut is :meth:`Persisted.export_state` (frozen views that hold their own references to the
+arrays of the cut, never the live chunk objects), encoded in a worker thread. Reads cannot reach the copy,
+but the encoder shares the GIL with requests.
+
+Either way the result is a :class:`SnapshotInfo` or :class:`SnapshotFailed` with the reason.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import signal
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from ..hubstate import HubState
+from .format import pack, unpack
+from .snapshot import SnapshotInfo, write_snapshot
+
+__all__ = ["ForkedWrite", "SnapshotFailed", "fork_available", "start_fork", "write_in_thread"]
+
+log = logging.getLogger(__name__)
+
+
+class SnapshotFailed(Exception):
+    """A snapshot could not be written or did not verify; the message says why. Nothing was replaced."""
+
+
+def fork_available() -> bool:
+    return hasattr(os, "fork")
+
+
+class ForkedWrite:
+    """A snapshot being written by child ``pid``, which reports on the pipe ``fd`` and then exits."""
+
+    __slots__ = ("_done", "_fd", "_gc_was_enabled", "pid")
+
+    def __init__(self, pid: int, fd: int, gc_was_enabled: bool) -> None:
+        self.pid = pid
+        self._fd = fd
+        self._gc_was_enabled = gc_was_enabled
+        self._done = False
+
+    async def wait(self) -> SnapshotInfo:
+        """The child's result, without blocking the event loop; SnapshotFailed if it failed. If the wait is
+        cancelled (server stopping), the child is killed: a half-written temp file never replaces anything."""
+        try:
+            report = b""
+            async with trio.lowlevel.FdStream(self._fd) as stream:
+                self._fd = -1  # owned by the stream now
+                while chunk := await stream.receive_some(1 << 16):
+                    report += chunk
+            status = await self._reap()
+        finally:
+            if not self._done:
+                self._kill()  # synchronous: SIGKILL and reap take no time
+            self._restore_gc()
+        return _result(report, status)
+
+    async def _reap(self) -> int:
+        # The pipe is at EOF: the child closed it by exiting, so this wait is over in microseconds. (Not a
+        # poll with trio.sleep: that would hang on a MockClock that only moves when told to.)
+        _pid, status = await trio.to_thread.run_sync(os.waitpid, self.pid, 0)
+        self._done = True
+        return status
+
+    def kill(self) -> None:
+        """Kill and reap the child if it is still running (idempotent; synchronous: takes no time)."""
+        if not self._done:
+            self._kill()
+        self._restore_gc()
+
+    def _kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)  # returns at once after SIGKILL
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        self._done = True
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _restore_gc(self) -> None:
+        if self._gc_was_enabled:
+            gc.enable()
+            self._gc_was_enabled = False
+
+
+def start_fork(export: Callable[[], HubState], directory: str, cut: int) -> ForkedWrite:
+    """Fork a child that writes ``export()`` (called in the child) as the snapshot for journal ``cut``.
+
+    Call it synchronously at the cut. The parent's cyclic GC is paused until the child is reaped: a full
+    collection writes to every tracked object's header, which would copy every page of the state while
+    the child still shares it. (Not ``gc.freeze()``: a freeze is permanent, so every garbage cycle alive at
+    the cut would then never be collected; and ``gc.unfreeze()`` would also release what the start froze.)
+    """
+    r, w = os.pipe()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    with warnings.catch_warnings():
+        # Python >= 3.12 warns that a multi-threaded process forks; the child touches no lock another
+        # thread may hold (no logging, no trio, no imports), it encodes, writes a file and exits.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(r)
+            os.close(w)
+            if gc_was_enabled:
+                gc.enable()
+            raise
+    if pid == 0:  # pragma: no cover - the child; its outcome is checked through the parent
+        _child(export, directory, cut, r, w)
+    os.close(w)
+    return ForkedWrite(pid, r, gc_was_enabled)
+
+
+def _child(export: Callable[[], HubState], directory: str, cut: int, r: int, w: int) -> None:  # pragma: no cover
+    code = 1
+    try:
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_DFL)  # Ctrl-C or a stop kills the child; the parent retries
+            signal.set_wakeup_fd(-1)
+        except ValueError:
+            pass  # not the main thread (an embedded server): the parent's handlers stay inert here
+        # Keep nothing of the parent's open: listening sockets, client connections and the journal must
+        # not stay open (a closed connection would not be seen closed by its client) while this runs.
+        os.close(r)
+        os.closerange(3, w)
+        os.closerange(w + 1, _max_fd())
+        info = write_snapshot(directory, export(), cut)
+        report: dict[str, Any] = {
+            "ok": True, "path": info.path, "size": info.size, "seconds": info.seconds,
+            "workers": info.workers, "histories": info.histories, "wall": info.wall,
+        }
+        code = 0
+    except BaseException as exc:  # noqa: BLE001 - everything becomes the exit status and the reason
+        report = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        try:
+            data = pack(report)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(w, view):]
+        except BaseException:  # noqa: BLE001, S110 - no one to tell: the exit status still tells the parent
+            pass
+        os._exit(code)
+
+
+def _max_fd() -> int:
+    try:
+        return os.sysconf("SC_OPEN_MAX")
+    except (ValueError, OSError):
+        return 65536
+
+
+def _result(report: bytes, status: int) -> SnapshotInfo:
+    try:
+        parsed = unpack(report) if report else {}
+    except ValueError:
+        parsed = {}
+    if not isinstance(parsed, dict):
+        parsed = {}
+    if os.WIFSIGNALED(status):
+        raise SnapshotFailed(f"the snapshot child was killed by signal {os.WTERMSIG(status)}")
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+    if code != 0 or not parsed.get("ok"):
+        reason = parsed.get("error") or "no reason reported"
+        raise SnapshotFailed(f"the snapshot child exited with status {code}: {reason}")
+    return SnapshotInfo(
+        str(parsed["path"]), int(parsed["size"]), float(parsed["seconds"]),
+        int(parsed["workers"]), int(parsed["histories"]), float(parsed["wall"]),
+    )
+
+
+async def write_in_thread(state: HubState, directory: str, cut: int) -> SnapshotInfo:
+    """Write an exported ``state`` in a worker thread; SnapshotFailed with the reason on any failure."""
+    try:
+        return await trio.to_thread.run_sync(write_snapshot, directory, state, cut)
+    except Exception as exc:
+        raise SnapshotFailed(f"{type(exc).__name__}: {exc}") from exc
