@@ -213,10 +213,10 @@ def _arrays(cut: FrozenHistory) -> list[np.ndarray]:
     """Every array a frozen cut shares with its history (the chunks' and days' own arrays)."""
     cut._sort()
     out: list[np.ndarray] = []
-    for _hour, chunk in cut._chunks:
-        out += [chunk.ts, chunk.task, chunk.vals]
-    for _start, day in cut._days:
-        out += [*day.mm, *day.sc, *day.rc]
+    for _hour, (ts, task, vals, _n, _written, _partial) in cut._chunks:
+        out += [ts, task, vals]
+    for _start, (mm, sc, rc, _written) in cut._days:
+        out += [*mm, *sc, *rc]
     return out
 
 

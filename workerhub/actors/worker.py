@@ -100,7 +100,8 @@ class WorkerState:
             out["last_report_time"] = self._iso(self.last_report_time)
         if self.task is not None:
             since = self.task_since if self.task_since is not None else now
-            out["task"] = {"id": self.task, "running_time": max(0, int((now - since) * 1000))}
+            # nearest ms, not truncated: a restored clock's float noise must not turn 3300 ms into 3299
+            out["task"] = {"id": self.task, "running_time": max(0, round((now - since) * 1000))}
         out["queues"] = [{"id": q} for q in self.queues]
         if self.queue is not None and self.queue in self.queues:
             out["queue"] = {"id": self.queue}
