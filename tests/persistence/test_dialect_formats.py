@@ -22,7 +22,7 @@ from workerhub.persistence.format import (
     unpack,
 )
 
-from .conftest import T0, session
+from .support import T0, session
 
 RELEASE = Path(__file__).parent / "data" / "release-format2"
 
