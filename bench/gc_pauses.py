@@ -4,13 +4,16 @@
     taskset -c 1 python bench/loadgen.py http --url http://127.0.0.1:8031 --duration 10 --rate 168
     kill -INT %1
 
-Prints one line: passes, full (gen 2) passes, the longest pause, and how many pauses exceeded 10 ms.
+Prints one line: passes, full (gen 2) passes, the longest pause, and how many pauses exceeded 10 ms; then
+``GCSTATS {json}`` with the same figures and the tracked and frozen objects at exit (bench/tail_latency.py
+reads it). Extra arguments after the port go to ``workerhub serve``.
 """
 
 from __future__ import annotations
 
 import atexit
 import gc
+import json
 import sys
 import time
 from typing import Any
@@ -37,9 +40,20 @@ def _report() -> None:
         f"longest full {max(full, default=0.0):.1f} ms, pauses over 10 ms: {over}",
         file=sys.stderr,
     )
+    stats = {
+        "passes": len(_pauses),
+        "full": len(full),
+        "longest_ms": longest,
+        "longest_full_ms": max(full, default=0.0),
+        "over_10ms": over,
+        "gc_ms_total": sum(ms for _g, ms in _pauses),
+        "tracked": len(gc.get_objects()),
+        "frozen": gc.get_freeze_count(),
+    }
+    print("GCSTATS " + json.dumps(stats), file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
     gc.callbacks.append(_on_gc)
     atexit.register(_report)
-    sys.exit(main(["serve", "--port", sys.argv[1], "--no-persist", "--log-level", "warning"]))
+    sys.exit(main(["serve", "--port", sys.argv[1], "--no-persist", "--log-level", "warning", *sys.argv[2:]]))
