@@ -168,7 +168,7 @@ class Settings:
     # --- garbage collector (docs/benchmarks.md, "Tail latency"; the CLI process only) ---
     gc_freeze: bool = field(
         default=True,
-        metadata=_doc("after the load: gc.freeze() what is alive and set the full-pass threshold (--no-gc-freeze: off)"),
+        metadata=_doc("after the load: gc.freeze() what is alive, set the full-pass threshold (--no-gc-freeze: off)"),
     )
     gc_full_threshold: int = field(
         default=100,
