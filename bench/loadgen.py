@@ -117,7 +117,7 @@ def _response_complete(buf: bytes) -> tuple[int, int] | None:
 
 
 def run_http(
-    url: str, conns: int, duration: float, agents: int, rate: float | None, warmup: float
+    url: str, conns: int, duration: float, agents: int, rate: float | None, warmup: float, prime: bool = True
 ) -> dict[str, Any]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -126,7 +126,8 @@ def run_http(
         "Content-Type: application/json\r\nContent-Length: "
     ).encode()
     reports = fleet_reports(agents)
-    _prime_http(url, reports, agents)
+    if prime:
+        _prime_http(url, reports, agents)
     _ready()
     sel = selectors.DefaultSelector()
     pool = [_HttpConn(i, host, port) for i in range(conns)]
@@ -275,6 +276,7 @@ def _summary(kind: str, done: int, errors: int, elapsed: float, latencies: list[
     if latencies:
         q = statistics.quantiles(latencies, n=100, method="inclusive")
         out["p50_ms"], out["p99_ms"] = q[49] * 1e3, q[98] * 1e3
+        out["max_ms"] = max(latencies) * 1e3
     return out
 
 
@@ -287,6 +289,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds of load before measuring")
     ap.add_argument("--agents", type=int, default=1000, help="simulated agents (distinct worker ids)")
     ap.add_argument("--rate", type=float, default=None, help="HTTP open loop: total req/s scheduled")
+    ap.add_argument(
+        "--no-prime", action="store_true", help="HTTP: do not register the agents first (time the fleet's growth)"
+    )
     ap.add_argument("--window", type=int, default=256, help="stream: calls in flight")
     ap.add_argument("--call", default="workers.status_report", help="stream: the call (debug.ping: no body)")
     ap.add_argument(
@@ -296,7 +301,7 @@ def main() -> None:
     global _SYNC
     _SYNC = a.sync
     if a.transport == "http":
-        result = run_http(a.url, a.conns, a.duration, a.agents, a.rate, a.warmup)
+        result = run_http(a.url, a.conns, a.duration, a.agents, a.rate, a.warmup, not a.no_prime)
     else:
         result = run_stream(a.url, a.duration, a.agents, a.window, a.warmup, a.call)
     print(json.dumps(result), flush=True)

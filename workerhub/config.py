@@ -167,6 +167,8 @@ class Settings:
             raise SettingsError(
                 f"setting 'max_api_version' must be a version X.Y >= 2.4, not {self.max_api_version!r}"
             )
+        if self.gc_full_threshold < 1:
+            raise SettingsError(f"setting 'gc_full_threshold' must be >= 1, not {self.gc_full_threshold}")
 
     # --- operations (docs/operations.md) ---
     metrics: bool = field(default=True, metadata=_doc("serve Prometheus GET /metrics (--no-metrics: off)"))
@@ -177,6 +179,16 @@ class Settings:
     metrics_fleet: bool = field(
         default=False,
         metadata=_doc("add the last value of every live worker's stats to /metrics (one series per worker x stat)"),
+    )
+
+    # --- garbage collector (docs/benchmarks.md, "Tail latency"; the CLI process only) ---
+    gc_freeze: bool = field(
+        default=True,
+        metadata=_doc("after the load: gc.freeze() what is alive, set the full-pass threshold (--no-gc-freeze: off)"),
+    )
+    gc_full_threshold: int = field(
+        default=100,
+        metadata=_doc("CPython's generation 2 GC threshold when gc_freeze is on (its default: 10)"),
     )
 
     def replace(self, **changes: Any) -> Settings:

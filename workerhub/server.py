@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import resource
+import threading
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -14,7 +16,7 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from .actors import Hub, open_hub
-from .api import create_app
+from .api.http import create_asgi
 from .clock import Clock
 from .config import Settings
 from .ops.http import ops_app
@@ -84,7 +86,7 @@ async def serve(
         async with trio.open_nursery() as nursery:
 
             async def http(task_status: trio.TaskStatus[list[str]]) -> None:
-                app = create_app(hub)
+                app: Any = create_asgi(hub)  # a bare ASGI callable; hypercorn's type wants its framework union
                 await hypercorn_serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)
                 http_stopped.set()
 
@@ -97,6 +99,7 @@ async def serve(
                 log.info("HTTP listening on %s; loading the saved state (/readyz: 503 until loaded)", urls[0])
             # serving: load saved state, snapshot periodically, and a final snapshot once hypercorn has stopped
             async with store.serving(hub):
+                _settle_gc(settings)
                 hub.readiness.loaded()
                 async with trio.open_nursery() as listeners:
                     if settings.msgpack_port is not None:
@@ -118,6 +121,27 @@ async def _serve_ops(hub: Hub, task_status: trio.TaskStatus[str]) -> None:
     async with trio.open_nursery() as nursery:
         urls: list[str] = await nursery.start(partial(hypercorn_serve, app, config))
         task_status.started(urls[0] + "/metrics")
+
+
+def _settle_gc(settings: Settings) -> None:
+    """The cyclic collector's policy for a serving process (docs/benchmarks.md, "Tail latency").
+
+    A full (generation 2) pass walks every tracked object and holds the event loop meanwhile: with the
+    web stack's ~70k module objects and a loaded fleet, it was the largest stall a status_report saw. So,
+    once the saved state is loaded: one collection, then ``gc.freeze()`` moves everything alive (modules,
+    the loaded actors and histories) out of the collector's sight, and a higher generation 2 threshold
+    keeps full passes off the fleet's growth phase (the 25 % growth rule of CPython still applies too).
+    Frozen objects are still freed by reference counting; only a reference cycle among them that
+    becomes garbage later (e.g. a loaded worker's actor when it expires) is never reclaimed: bounded by
+    what the load held. Process-wide, so applied only when ``serve()`` runs on the main thread (the CLI),
+    never inside an embedding process such as the test kit's server thread.
+    """
+    if not settings.gc_freeze or threading.current_thread() is not threading.main_thread():
+        return
+    gc.collect()
+    gc.freeze()
+    young, middle, _old = gc.get_threshold()
+    gc.set_threshold(young, middle, settings.gc_full_threshold)
 
 
 def _log_footprint(settings: Settings) -> None:

@@ -3,19 +3,32 @@
 One catch-all route: paths, versions and methods are resolved by :func:`endpoints.resolve` rather than by
 the framework's router, because ClearML's rules (optional ``/vX.Y/``, trailing ``/``, GET with a body,
 query string merged into the body) do not map onto a route table.
+
+:func:`create_asgi` puts a lean ASGI route in front of that app for the ``workers.*`` calls (GET, POST,
+PUT): the same :func:`~.pipeline.run_call`, the same header, body, query-string and reply rules, without
+Quart's per-request machinery (request/response objects, context locals, signals), which cost more than
+the call itself (docs/benchmarks.md). Everything else (auth.login and its cookie, OPTIONS, other methods,
+the ops routes) is Quart's.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import re
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
+import trio
 import werkzeug.exceptions
 from quart import Response, request
 from quart_trio import QuartTrio
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import parse_cookie
 
 from ..actors import Hub
 from ..errors import BadRequest, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType, WorkerhubError
@@ -28,7 +41,7 @@ from .envelope import error_envelope
 from .openapi import openapi_document
 from .pipeline import run_call
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_asgi"]
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +139,104 @@ def create_app(hub: Hub) -> QuartTrio:
     # GET /livez, /readyz, /metrics, /openapi.json: no ClearML auth, no envelope
     add_ops_routes(app, hub, openapi=orjson.dumps(openapi_document(hub.settings)))
     return app
+
+
+_Scope = dict[str, Any]
+_Receive = Callable[[], Awaitable[dict[str, Any]]]
+_Send = Callable[[dict[str, Any]], Awaitable[None]]
+_ASGIApp = Callable[[_Scope, _Receive, _Send], Awaitable[None]]
+
+# The lean route's paths: [/vX.Y]/workers.<name>[/]; the version and the name are checked by run_call.
+_LEAN_PATH = re.compile(r"/(?:v[^/]*/)?workers\.[^/]*/?")
+_LEAN_METHODS = frozenset(_METHODS)
+# Quart's BODY_TIMEOUT: the body must arrive within it (none in testing mode, whose clock jumps)
+_BODY_TIMEOUT = 60.0
+
+
+def create_asgi(hub: Hub) -> _ASGIApp:
+    """The ASGI app to serve: the lean route for ``workers.*`` calls in front of :func:`create_app`."""
+    app = create_app(hub)
+    limit = hub.settings.max_body_bytes
+    body_timeout = math.inf if hub.settings.testing else _BODY_TIMEOUT
+    authenticator = Authenticator(hub.settings, hub.clock)
+
+    async def lean(scope: _Scope, receive: _Receive, send: _Send) -> None:
+        call_id = uuid.uuid4().hex
+        headers = _Headers()
+        for raw_name, raw_value in scope["headers"]:
+            headers.setdefault(raw_name.decode("latin-1").lower(), raw_value.decode("latin-1"))
+        trx = headers.get("X-ClearML-Trx") or headers.get("X-Trains-Trx")
+        reply_media = codec.reply_type(headers.get("Accept"), headers.get("Content-Type"))
+        # As in create_app's `call`: the body is read before anything can fail.
+        raw, failure = await _read_body(receive, headers.get("Content-Length"), limit, body_timeout)
+        if failure is _DISCONNECTED:
+            return
+        close = failure is not None
+
+        def identify(name: str) -> Identity:
+            cookie = parse_cookie(headers["cookie"]).get(auth.COOKIE) if "cookie" in headers else None
+            return authenticator.identify(headers.get("Authorization"), name, cookie_token=cookie)
+
+        def decode() -> Any:
+            if headers.get("Content-Encoding"):
+                raise UnsupportedMediaType(f"Content-Encoding {headers['Content-Encoding']!r}")
+            body = codec.decode_body(raw, headers.get("Content-Type"), limit) or {}
+            query = scope.get("query_string", b"")
+            if query:
+                pairs = parse_qsl(query.decode("utf-8", "replace"), keep_blank_values=True)
+                body = _merge_query(body, MultiDict(pairs))
+            return body
+
+        client = scope.get("client")
+        ip = headers.get("X-Forwarded-For") or headers.get("X-Real-IP") or (client[0] if client else "untrackable")
+        status, _name, reply = await run_call(
+            hub, scope["path"][1:], identify=identify, decode=decode, ip=ip, trx=trx, call_id=call_id,
+            failure=failure,
+        )
+        payload = codec.encode_body(reply, reply_media)
+        out = [(b"content-type", reply_media.encode()), (b"content-length", str(len(payload)).encode())]
+        if close:
+            out.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": out})
+        await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+    async def asgi(scope: _Scope, receive: _Receive, send: _Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] in _LEAN_METHODS
+            and _LEAN_PATH.fullmatch(scope["path"]) is not None
+        ):
+            await lean(scope, receive, send)
+        else:
+            await app(scope, receive, send)  # type: ignore[arg-type]
+
+    return asgi
+
+
+_DISCONNECTED = BadRequest("the client went away")
+
+
+async def _read_body(
+    receive: _Receive, length: str | None, limit: int, timeout: float
+) -> tuple[bytes, WorkerhubError | None]:
+    """The request body, or the failure to answer instead (the body then stays unread: close after)."""
+    if length is not None and length.isdigit() and int(length) > limit:
+        return b"", PayloadTooLarge(f"the limit is {limit} bytes")
+    parts: list[bytes] = []
+    size = 0
+    with trio.move_on_after(timeout):
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"", _DISCONNECTED
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return b"", PayloadTooLarge(f"the limit is {limit} bytes")
+            parts.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(parts), None
+    return b"", BadRequest(f"the request body could not be read: it did not arrive within {timeout:.0f} s")
 
 
 class _Headers(dict[str, str]):

@@ -150,18 +150,20 @@ class TierDay:
     __slots__ = ("mm", "sc", "rc", "written", "gen")
 
     def __init__(self, width: int) -> None:
-        self.mm = [np.full((width, 2, s), -np.inf, np.float32) for s in _SLOTS]
-        self.sc = [np.zeros((width, 2, s), np.float64) for s in _SLOTS]
-        self.rc = [np.zeros((s, 2), np.int64) for s in _SLOTS]
+        # Tuples, not lists: a tuple of arrays is untracked by the cyclic collector after its first pass
+        # (numpy arrays are not tracked), so a day costs the collector one object, not four.
+        self.mm = tuple(np.full((width, 2, s), -np.inf, np.float32) for s in _SLOTS)
+        self.sc = tuple(np.zeros((width, 2, s), np.float64) for s in _SLOTS)
+        self.rc = tuple(np.zeros((s, 2), np.int64) for s in _SLOTS)
         self.written = -np.inf
         self.gen = 0  # as RawChunk.gen: copy before writing when older than the history's
 
     def thawed(self, gen: int) -> TierDay:
         """A private, writable copy of generation ``gen`` (copy-on-write after a freeze)."""
         out = TierDay.__new__(TierDay)
-        out.mm = [a.copy() for a in self.mm]
-        out.sc = [a.copy() for a in self.sc]
-        out.rc = [a.copy() for a in self.rc]
+        out.mm = tuple(a.copy() for a in self.mm)
+        out.sc = tuple(a.copy() for a in self.sc)
+        out.rc = tuple(a.copy() for a in self.rc)
         out.written = self.written
         out.gen = gen
         return out
@@ -177,12 +179,15 @@ class TierDay:
             return
         if self.sealed:
             raise RuntimeError("a sealed tier day cannot be widened: thaw it first")
+        mms, scs = [], []
         for t in range(len(TIER_MS)):
             mm = np.full((width, 2, _SLOTS[t]), -np.inf, np.float32)
             mm[:old] = self.mm[t]
             sc = np.zeros((width, 2, _SLOTS[t]), np.float64)
             sc[:old] = self.sc[t]
-            self.mm[t], self.sc[t] = mm, sc
+            mms.append(mm)
+            scs.append(sc)
+        self.mm, self.sc = tuple(mms), tuple(scs)
 
     def merge(
         self,

@@ -2,7 +2,7 @@
 
 Layout (why, and the measured bytes: docs/storage.md):
 
-* **Raw**: one :class:`~.columns.RawChunk` per hour of *report* time in a ``SortedDict``: int64 timestamps,
+* **Raw**: one :class:`~.columns.RawChunk` per hour of *report* time in a ``_StartIndex`` (below): int64 timestamps,
   task flags, and a float32 ``(rows, columns)`` block (NaN where a report did not carry a series). About
   4.4 bytes per value all in. Out-of-order reports (agents resend, tests write into the past) go to the
   right chunk by a bisect-insert; retention drops whole chunks.
@@ -28,11 +28,11 @@ is dropped only once no raw chunk inside it remains, so raw and tiers never disa
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-from sortedcontainers import SortedDict
 
 from ..messages import Sample
 from .columns import DAY_MS, HOUR_MS, TIER_MS, RawChunk, TierDay
@@ -48,6 +48,54 @@ __all__ = ["RawPart", "SeriesKey", "TierPart", "WorkerHistory"]
 
 _TEN = TIER_MS[0]
 _NO_BUCKET = -(2**62)
+
+_V = TypeVar("_V")
+
+
+class _StartIndex(dict[int, _V]):
+    """Chunks (or days) by their start: a plain dict plus one sorted list of the starts.
+
+    It stands in for ``sortedcontainers.SortedDict`` (same ``irange``/``peekitem``), which costs ~20
+    GC-tracked objects per instance (its SortedList, key views and a dozen bound methods); this costs two,
+    and the cyclic collector walks every tracked object of every worker on each full pass (the tail
+    latency, docs/benchmarks.md). Lookups are the dict's (C); inserting a new start is a bisect-insert,
+    once per hour of data. Iteration and ``items()`` are in start order.
+    """
+
+    __slots__ = ("_starts",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._starts: list[int] = []
+
+    def __setitem__(self, key: int, value: _V) -> None:
+        if key not in self:
+            insort(self._starts, key)
+        dict.__setitem__(self, key, value)
+
+    def pop(self, key: int) -> _V:  # type: ignore[override]
+        value = dict.pop(self, key)
+        starts = self._starts
+        del starts[bisect_left(starts, key)]
+        return value
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._starts)
+
+    def keys(self) -> list[int]:  # type: ignore[override]
+        return list(self._starts)
+
+    def items(self) -> list[tuple[int, _V]]:  # type: ignore[override]
+        return [(k, dict.__getitem__(self, k)) for k in self._starts]
+
+    def irange(self, lo: int, hi: int) -> Iterator[int]:
+        """The starts ``lo <= start <= hi``, ascending."""
+        starts = self._starts
+        return iter(starts[bisect_left(starts, lo) : bisect_right(starts, hi)])
+
+    def peekitem(self, index: int) -> tuple[int, _V]:
+        key = self._starts[index]
+        return key, dict.__getitem__(self, key)
 
 
 class WorkerHistory:
@@ -67,8 +115,10 @@ class WorkerHistory:
     )
 
     def __init__(self) -> None:
-        self._chunks: SortedDict[int, RawChunk] = SortedDict()
-        self._days: SortedDict[int, TierDay] = SortedDict()
+        # Typed Any, as the SortedDicts they replace were: dense.py and plan.py read them with invariants
+        # (a listed start is present) that the type cannot carry.
+        self._chunks: Any = _StartIndex[RawChunk]()
+        self._days: Any = _StartIndex[TierDay]()
         self._cnt = np.zeros(0, np.int64)  # records per column in the tiers (pending rows: counted on read)
         self._rows = 0
         self._open = _NO_BUCKET  # start (ms) of the newest 10 min bucket seen
@@ -277,9 +327,8 @@ class WorkerHistory:
             obj.seal()
         self._fresh.clear()
         self._gen += 1
-        # Keys and values of the SortedDicts' plain-dict part, as tuples: C speed, no per-chunk object for
-        # the collector (SortedDict's own iteration is Python-level, several times slower). Unsorted: the
-        # view sorts them later, in the thread that encodes.
+        # Keys and values of the indexes' plain-dict part, as tuples: C speed, no per-chunk object for
+        # the collector. Unsorted (insertion order): the view sorts them later, in the thread that encodes.
         chunks, days = self._chunks, self._days
         return FrozenHistory(
             (tuple(dict.keys(chunks)), tuple(dict.values(chunks))),
