@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import trio
@@ -550,41 +550,21 @@ class Hub:
                     yield company_id, worker_id, history
 
 
+# The registration fields a snapshot keeps: every field of SavedWorker but the expiry, named as on WorkerState
+# (one list, so a field added to both is saved and restored without a third edit).
+_SAVED_FIELDS = tuple(f.name for f in fields(SavedWorker) if f.name != "expires_at")
+
+
 def _saved(ws: WorkerState, expires_at: float) -> SavedWorker:
-    return SavedWorker(
-        identity=ws.identity,
-        id=ws.id,
-        ip=ws.ip,
-        register_timeout=ws.register_timeout,
-        register_time=ws.register_time,
-        last_activity_time=ws.last_activity_time,
-        last_report_time=ws.last_report_time,
-        queues=tuple(ws.queues),
-        queue=ws.queue,
-        task=ws.task,
-        task_since=ws.task_since,
-        tags=ws.tags,
-        system_tags=ws.system_tags,
-        expires_at=expires_at,
-    )
+    values: dict[str, Any] = {name: getattr(ws, name) for name in _SAVED_FIELDS}
+    values["queues"] = tuple(ws.queues)
+    return SavedWorker(**values, expires_at=expires_at)
 
 
 def _restored(saved: SavedWorker) -> WorkerState:
-    return WorkerState(
-        id=saved.id,
-        identity=saved.identity,
-        ip=saved.ip,
-        register_timeout=saved.register_timeout,
-        register_time=saved.register_time,
-        last_activity_time=saved.last_activity_time,
-        last_report_time=saved.last_report_time,
-        queues=list(saved.queues),
-        queue=saved.queue,
-        task=saved.task,
-        task_since=saved.task_since,
-        tags=saved.tags,
-        system_tags=saved.system_tags,
-    )
+    values: dict[str, Any] = {name: getattr(saved, name) for name in _SAVED_FIELDS}
+    values["queues"] = list(saved.queues)
+    return WorkerState(**values)
 
 
 def _check_range(from_date: float, to_date: float) -> None:
