@@ -1,0 +1,99 @@
+"""Maintenance of the registry: retention, reset between tests, the test clock, and counts for /metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import trio
+
+from ..stats import WorkerHistory
+from .registry import Registry
+from .worker import WorkerActor
+
+__all__ = ["Maintenance"]
+
+log = logging.getLogger(__name__)
+
+
+class Maintenance(Registry):
+    """Retention and housekeeping of the registry (a base of :class:`workerhub.actors.hub.Hub`)."""
+
+    def trim(self) -> int:
+        """Apply raw and tier retention now; returns the number of raw reports dropped."""
+        now = self.clock.wall()
+        cutoff = now - self.settings.raw_retention
+        tier_cutoff = now - max(self.settings.tier_retention, self.settings.raw_retention)
+        dropped = 0
+        for company in self._companies.values():
+            registered = {worker_id for _user, worker_id in company.actors}
+            for worker_id, history in list(company.histories.items()):
+                dropped += history.drop_written_before(cutoff, tier_cutoff)
+                if history.empty and worker_id not in registered:
+                    del company.histories[worker_id]
+        return dropped
+
+    async def _trim_forever(self) -> None:
+        period = max(1.0, min(60.0, self.settings.raw_retention / 10))
+        while True:
+            await trio.sleep(period)
+            dropped = self.trim()
+            if dropped:
+                log.debug("retention dropped %d reports", dropped)
+
+    def reset(self) -> None:
+        """Forget every worker and every stat, at once, and put wall time back to real time (or to the
+        clock's pinned start): for test suites, between tests.
+
+        Constant time: the registry is swapped for an empty one, and the forgotten actors (unreachable from
+        now on) are retired by a background task in small batches, so that a reset with thousands of
+        workers neither blocks the caller nor stalls the requests that follow it.
+        """
+        old, self._companies = self._companies, {}
+        self.clock.start()
+        actors = [actor for company in old.values() for actor in company.actors.values()]
+        if actors:
+            self._nursery.start_soon(self._retire_forgotten, actors)
+
+    @staticmethod
+    async def _retire_forgotten(actors: list[WorkerActor]) -> None:
+        for i, actor in enumerate(actors, 1):
+            actor.retire()  # its _forget finds no registry entry for it: a no-op
+            if i % 64 == 0:
+                await trio.sleep(0)  # let requests in between
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move time forward (testing mode only: trio must run on a MockClock); expiries fire."""
+        self.clock.advance(seconds)
+
+    def statistics(self) -> dict[str, int]:
+        """Counts of what the hub holds: companies, live workers, histories, retained reports."""
+        return {
+            "companies": len(self._companies),
+            "workers": sum(len(c.actors) for c in self._companies.values()),
+            "histories": sum(len(c.histories) for c in self._companies.values()),
+            "reports": sum(len(h) for c in self._companies.values() for h in c.histories.values()),
+        }
+
+    def company_statistics(self) -> dict[str, dict[str, int]]:
+        """Per company: live ``workers``, retained ``histories``, ``reports`` and stat ``values`` (for /metrics)."""
+        mono = self.clock.monotonic()
+        return {
+            company_id: {
+                "workers": sum(1 for a in c.actors.values() if a.alive(mono)),
+                "histories": len(c.histories),
+                "reports": sum(len(h) for h in c.histories.values()),
+                "values": sum(sum(h.counts.values()) for h in c.histories.values()),
+            }
+            for company_id, c in self._companies.items()
+        }
+
+    def live_histories(self) -> Iterator[tuple[str, str, WorkerHistory]]:
+        """``(company, worker id, history)`` of every live worker, once per id (for /metrics' fleet gauges)."""
+        mono = self.clock.monotonic()
+        for company_id, c in list(self._companies.items()):
+            seen = {a.state.id for a in c.actors.values() if a.alive(mono)}
+            for worker_id in sorted(seen):
+                history = c.histories.get(worker_id)
+                if history is not None:
+                    yield company_id, worker_id, history
