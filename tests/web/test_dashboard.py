@@ -82,9 +82,9 @@ def test_range_switch_queries_again(page: Page) -> None:
     page.goto()
     page.points("activity")
     page.page.click("#ranges button[data-range='1h']")
-    page.page.wait_for_function("document.querySelector('#chart-activity').dataset.points <= 360")
+    page.page.wait_for_function("document.querySelector('#chart-activity').dataset.points <= 90")
     intervals = [c["interval"] for c in page.calls("workers.get_activity_report")]
-    assert intervals == [300, 10]  # 24 h, then 1 h at 10 s buckets (360 points)
+    assert intervals == [300, 40]  # 24 h, then 1 h at 40 s buckets (the 2.32+ floor: 90 points)
     assert page.page.get_attribute("#ranges button[data-range='1h']", "aria-pressed") == "true"
     page.page.click("#ranges button[data-range='30d']")
     page.page.wait_for_function(
@@ -132,8 +132,11 @@ def test_worker_view_charts_and_per_core_series(page: Page, fleet_server: Server
     page.page.check("#chart-cpu >> xpath=.. >> input[type=checkbox]")
     cores = len(_stats(fleet_server, gpu["id"]))
     page.page.wait_for_function(f"document.querySelector('#chart-cpu').dataset.series === '{cores}'")
-    split = [c for c in page.calls("workers.get_stats") if c["split_by_variant"]]
+    # per core exists only in the 2.4 dialect; every other call is on 2.34
+    split = page.calls("workers.get_stats", "v2.4")
     assert split and split[-1]["items"] == [{"key": "cpu_usage", "aggregation": "avg"}]
+    assert split[-1]["split_by_variant"] is True
+    assert page.calls("workers.get_stats") and not any("split_by_variant" in c for c in page.calls("workers.get_stats"))
 
 
 def test_expired_worker_shows_its_history(page: Page) -> None:
@@ -225,7 +228,7 @@ def test_static_files_and_api_on_the_same_port(fleet_server: ServerHandle) -> No
         assert "default-src 'self'" in index.headers["content-security-policy"]
         module = http.get("/ui/js/api.js")
         assert module.status_code == 200 and "javascript" in module.headers["content-type"]
-        assert "/v2.4/" in module.text
+        assert "/v2.34/" in module.text
         assert http.get("/ui/vendor/uplot/LICENSE").status_code == 200
         assert http.get("/ui/%2e%2e/__init__.py").status_code == 404  # no way out of the static folder
         assert http.get("/ui/nope.js").status_code == 404
