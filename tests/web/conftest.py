@@ -40,17 +40,21 @@ class Page:
         self.base_url = base_url
         self.shots = shots
         self.errors: list[str] = []
-        self.requests: list[tuple[str, Any]] = []
+        self.requests: list[tuple[str, str, Any]] = []
         page.on("console", lambda m: self.errors.append(f"console: {m.text}") if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
         page.on("request", self._record)
 
     def _record(self, request: Any) -> None:
-        if "/v2.4/" in request.url or "auth.login" in request.url:
-            self.requests.append((request.url.rsplit("/", 1)[-1], request.post_data_json))
+        *_, version, call = request.url.split("/")
+        if not version.startswith("v2."):
+            version = ""
+        if version or call == "auth.login":
+            self.requests.append((version, call, request.post_data_json))
 
-    def calls(self, name: str) -> list[Any]:
-        return [body for call, body in self.requests if call == name]
+    def calls(self, name: str, version: str = "v2.34") -> list[Any]:
+        """Bodies of the API calls ``name`` made on the ``version`` path (e.g. ``"v2.4"``)."""
+        return [body for v, call, body in self.requests if call == name and v in (version, "")]
 
     def goto(self, fragment: str = "") -> None:
         self.page.goto(f"{self.base_url}/{fragment}")

@@ -82,9 +82,9 @@ def test_range_switch_queries_again(page: Page) -> None:
     page.goto()
     page.points("activity")
     page.page.click("#ranges button[data-range='1h']")
-    page.page.wait_for_function("document.querySelector('#chart-activity').dataset.points <= 360")
+    page.page.wait_for_function("document.querySelector('#chart-activity').dataset.points <= 90")
     intervals = [c["interval"] for c in page.calls("workers.get_activity_report")]
-    assert intervals == [300, 10]  # 24 h, then 1 h at 10 s buckets (360 points)
+    assert intervals == [300, 40]  # 24 h, then 1 h at 40 s buckets (the 2.32+ floor: 90 points)
     assert page.page.get_attribute("#ranges button[data-range='1h']", "aria-pressed") == "true"
     page.page.click("#ranges button[data-range='30d']")
     page.page.wait_for_function(
@@ -132,8 +132,49 @@ def test_worker_view_charts_and_per_core_series(page: Page, fleet_server: Server
     page.page.check("#chart-cpu >> xpath=.. >> input[type=checkbox]")
     cores = len(_stats(fleet_server, gpu["id"]))
     page.page.wait_for_function(f"document.querySelector('#chart-cpu').dataset.series === '{cores}'")
-    split = [c for c in page.calls("workers.get_stats") if c["split_by_variant"]]
+    # per core exists only in the 2.4 dialect; every other call is on 2.34
+    split = page.calls("workers.get_stats", "v2.4")
     assert split and split[-1]["items"] == [{"key": "cpu_usage", "aggregation": "avg"}]
+    assert split[-1]["split_by_variant"] is True
+    assert page.calls("workers.get_stats") and not any("split_by_variant" in c for c in page.calls("workers.get_stats"))
+
+
+def test_per_gpu_series_come_from_split_by_resource(page: Page, fleet_server: ServerHandle) -> None:
+    gpu = next(w for w in live(fleet_server) if w["id"].startswith("gpu-a100"))
+    gpus = len(_stats(fleet_server, gpu["id"], "gpu_usage"))
+    assert gpus >= 4  # the demo's a100 machines have 4-8 GPUs
+    page.goto(f"#/worker/{gpu['id']}")
+    page.points("gpu")
+    page.page.check("#chart-gpu >> xpath=.. >> input[type=checkbox]")
+    page.page.wait_for_function(f"document.querySelector('#chart-gpu').dataset.series === '{gpus}'")
+    split = [c for c in page.calls("workers.get_stats") if c.get("split_by_resource")]
+    assert split and split[-1]["items"] == [{"key": "gpu_usage", "aggregation": "avg"}]
+    assert page.calls("workers.get_stats", "v2.4") == []  # no per-core request: the CPU switch is off
+    assert page.page.inner_text("#chart-gpu").count("#") == gpus  # one legend entry per GPU: #0, #1, ...
+    page.screenshot("worker-per-gpu")
+
+
+def test_a_server_below_2_32_serves_its_own_shape(browser: Any, shots: Path) -> None:
+    # /v2.34/ is answered at the server's max (2.4 here): sparse buckets, one metric entry per variant
+    with (
+        running_server(msgpack_port=0, max_api_version="2.4") as server,
+        running_demo(server, 4, backfill=6 * HOUR, step=300, seed=4),
+    ):
+        tab = open_page(browser, server.url, shots)
+        tab.goto()
+        series, points = tab.points("activity")
+        assert series == 2 and 60 <= points <= 73  # 6 h of reports in 5 min buckets, within the 24 h
+        tab.page.click("#workers-body a[href='#/worker/gpu-a100-000']")
+        for chart in ("cpu", "gpu", "memory"):
+            series, points = tab.points(chart)
+            assert series == {"memory": 2}.get(chart, 1) and 60 <= points <= 73, chart
+        tab.page.check("#chart-gpu >> xpath=.. >> input[type=checkbox]")
+        # no resource_series below 2.32: the pooled series, labelled "all"
+        tab.page.wait_for_function("document.querySelector('#chart-gpu').innerText.includes('all')")
+        assert tab.page.get_attribute("#chart-gpu", "data-series") == "1"
+        tab.screenshot("worker-2.4-server")
+        tab.page.context.close()
+        assert tab.errors == []
 
 
 def test_expired_worker_shows_its_history(page: Page) -> None:
@@ -225,7 +266,7 @@ def test_static_files_and_api_on_the_same_port(fleet_server: ServerHandle) -> No
         assert "default-src 'self'" in index.headers["content-security-policy"]
         module = http.get("/ui/js/api.js")
         assert module.status_code == 200 and "javascript" in module.headers["content-type"]
-        assert "/v2.4/" in module.text
+        assert "/v2.34/" in module.text
         assert http.get("/ui/vendor/uplot/LICENSE").status_code == 200
         assert http.get("/ui/%2e%2e/__init__.py").status_code == 404  # no way out of the static folder
         assert http.get("/ui/nope.js").status_code == 404
@@ -240,13 +281,13 @@ def test_dashboard_can_be_turned_off() -> None:
         assert http.get("/ui/js/app.js").json()["meta"]["result_code"] == 400
 
 
-def _stats(server: ServerHandle, worker: str) -> list[dict[str, Any]]:
+def _stats(server: ServerHandle, worker: str, key: str = "cpu_usage") -> list[dict[str, Any]]:
     now = int(time.time())
     body = {
         "worker_ids": [worker], "from_date": now - HOUR, "to_date": now, "interval": 600,
-        "items": [{"key": "cpu_usage", "aggregation": "avg"}], "split_by_variant": True,
+        "items": [{"key": key, "aggregation": "avg"}], "split_by_variant": True,
     }  # fmt: skip
-    with HttpClient(server.url, version="2.4") as client:  # the dialect the dashboard reads
+    with HttpClient(server.url, version="2.4") as client:  # one metric entry per core / GPU
         return client.call("workers.get_stats", body).unwrap()["workers"][0]["metrics"]
 
 

@@ -5,9 +5,10 @@ import { align, color, draw, release } from "./charts.js";
 import { ago, celsius, duration, gib, localTime, mbs, parseTime, percent } from "./format.js";
 
 const RANGES = { "1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400 };
-// Bucket sizes to choose from: a chart gets at most ~600 points. Multiples of 10 min from 6 h on, so
-// answers from the rolled-up tiers stay exact once raw samples have expired.
-const INTERVALS = [10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+// Bucket sizes to choose from: a chart gets at most ~600 points. 40 s is the 2.32+ floor (a smaller
+// interval is answered at 40 s). Multiples of 10 min from 6 h on, so answers from the rolled-up tiers stay
+// exact once raw samples have expired.
+const INTERVALS = [40, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
 const MAX_POINTS = 600;
 const REFRESH_MS = 10_000;
 const PAGE_SIZE = 50;
@@ -290,10 +291,12 @@ function workerView(id) {
         let lines, series;
         if (split.has(def.id)) {
           series = present.flatMap((k) => Object.entries(perVariant[k] ?? {}).map(([variant, s]) => ({ k, variant, s })));
-          series.sort((a, b) => Number(a.variant) - Number(b.variant));
+          // "*": the pooled series, where there is nothing to split (one GPU, or a server below 2.32)
+          const order = (v) => (v === "*" ? -1 : Number(v));
+          series.sort((a, b) => order(a.variant) - order(b.variant));
           const aligned = align(series.map(({ s }) => ({ dates: s.dates, values: s.avg })));
           lines = series.map(({ k, variant }, i) => ({
-            label: `${present.length > 1 ? LABELS[k] + " " : ""}#${variant}`, color: color(i), values: aligned[i + 1], width: 1,
+            label: `${present.length > 1 ? LABELS[k] + " " : ""}${variant === "*" ? "all" : "#" + variant}`, color: color(i), values: aligned[i + 1], width: 1,
           }));
           draw(chartEl, { xs: aligned[0], lines, fmt: def.fmt, yRange: def.yRange, xRange: [w.from, w.to] });
         } else {

@@ -65,9 +65,10 @@ export function draw(el, { xs, lines, fmt, yRange, xRange }) {
   el.replaceChildren();
   const chart = new uPlot(opts, data, el);
   el._chart = chart;
-  // what is drawn, for the browser tests and for anyone inspecting the page
+  // what is drawn, for the browser tests and for anyone inspecting the page: lines, and buckets holding a
+  // value (a zero-filled grid's empty buckets are gaps, not points)
   el.dataset.series = String(lines.length);
-  el.dataset.points = String(xs.length);
+  el.dataset.points = String(xs.filter((_, i) => lines.some((line) => line.values[i] != null)).length);
   if (!el._resize) {
     el._resize = new ResizeObserver(() => el._chart?.setSize({ width: Math.max(200, el.clientWidth), height: 220 }));
     el._resize.observe(el);
