@@ -5,7 +5,7 @@
   **seconds**, aligned to 3600 (so to every interval used here); report timestamps are epoch
   **milliseconds** (``ms(offset_s)``), as ClearML agents send them.
 - Stream tests: :class:`RawConn` (a bare socket speaking frames) and :func:`code`.
-- In-process hub tests (persistence, properties): :func:`leaf` and :func:`answers`.
+- In-process hub tests (persistence, properties): :func:`answers`.
 - History property tests: the :func:`reports` strategy and :func:`ingest`.
 """
 
@@ -197,16 +197,6 @@ def worker_ids(api: JsonApi, **body: Any) -> list[str]:
 # --- in-process hub tests --------------------------------------------------------------------------------
 
 
-def leaf(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    """The first ``kind`` inside ``exc``, looking through exception groups (trio nurseries wrap errors)."""
-    if isinstance(exc, kind):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = leaf(inner, kind)
-            if found is not None:
-                return found
-    return None
 
 
 HUB_T0 = 1_700_000_000.0

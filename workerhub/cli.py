@@ -24,6 +24,7 @@ import trio.testing
 
 from .api.auth import check_settings
 from .config import Settings, SettingsError, setting_docs
+from .errors import find_error
 
 __all__ = ["main", "serve_settings"]
 
@@ -219,18 +220,6 @@ def _browser_url(url: str) -> str:
     return url
 
 
-def _leaf(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    """The first ``kind`` inside ``exc``, looking through exception groups (trio nurseries wrap errors)."""
-    if isinstance(exc, kind):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            found = _leaf(inner, kind)
-            if found is not None:
-                return found
-    return None
-
-
 def _inspect(path: str, as_json: bool) -> int:
     from .persistence import PersistenceError
     from .persistence.snapshot import inspect_snapshot
@@ -308,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         clock = trio.testing.MockClock(rate=1.0) if settings.testing else None
         trio.run(_run, settings, args, clock=clock)
     except BaseException as exc:
-        failure = _leaf(exc, PersistenceError) or _leaf(exc, OSError)
+        failure = find_error(exc, PersistenceError) or find_error(exc, OSError)
         if failure is None:
             raise
         print(f"workerhub: {failure}", file=sys.stderr)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "find_error",
     "WorkerhubError",
     "BadRequest",
     "InvalidVersion",
@@ -224,3 +225,19 @@ class MethodNotAllowed(WorkerhubError):
     """An HTTP method other than GET, POST or PUT (and OPTIONS) on a call path."""
 
     code, subcode, base = 405, 0, "method not allowed"
+
+
+def find_error(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first ``kind`` inside ``exc``, looking through exception groups (trio nurseries wrap errors).
+
+    >>> find_error(ExceptionGroup("g", [KeyError("k"), ValueError("v")]), ValueError)
+    ValueError('v')
+    """
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = find_error(inner, kind)
+            if found is not None:
+                return found
+    return None

@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 import trio
 
+from workerhub.errors import find_error
 from workerhub.messages import RegisterRequest, StatusReport
 from workerhub.persistence import PersistenceError
 from workerhub.persistence.format import SNAPSHOT_MAGIC, frame, pack, unpack
 from workerhub.persistence.journal import segments
 
-from ..support import answers, leaf
+from ..support import answers
 from .support import T0, Crash, session
 
 
@@ -43,7 +44,7 @@ async def crash(directory: Path, body: Any, wall: float = T0, **settings: Any) -
             await body(hub, store)
             raise Crash
     except BaseException as exc:
-        if leaf(exc, Crash) is None:
+        if find_error(exc, Crash) is None:
             raise
 
 
@@ -51,7 +52,7 @@ async def start_fails(directory: Path) -> str:
     with pytest.raises(BaseException) as info:
         async with session(directory):
             pass
-    found = leaf(info.value, PersistenceError)
+    found = find_error(info.value, PersistenceError)
     assert found is not None, info.value
     return str(found)
 
