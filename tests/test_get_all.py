@@ -38,20 +38,20 @@ def test_last_seen_zero_or_null_turns_the_filter_off(
 def test_last_seen_counts_seconds_since_the_last_activity(api: JsonApi, hub_server: ServerHandle) -> None:
     api.ok("workers.register", {"worker": "w1"})
     api.ok("workers.register", {"worker": "w2"})
-    hub_server.advance_clock(8)
+    hub_server.advance_clock(20)
     report(api, "w2", ms())  # activity = register or status_report
     hub_server.advance_clock(3)
     assert worker_ids(api, last_seen=10) == ["w2"]
-    assert worker_ids(api, last_seen=12) == ["w1", "w2"]
+    assert worker_ids(api, last_seen=30) == ["w1", "w2"]
 
 
 def test_negative_last_seen_acts_as_one_second(api: JsonApi, hub_server: ServerHandle) -> None:  # quirk Q16
+    # margins of whole seconds: the clock also runs at real speed, and a loaded CI machine stalls
     api.ok("workers.register", {"worker": "w1"})
-    hub_server.advance_clock(0.5)
     assert worker_ids(api, last_seen=-100) == ["w1"]
-    hub_server.advance_clock(1)
+    hub_server.advance_clock(1.5)
     assert worker_ids(api, last_seen=-100) == []
-    assert worker_ids(api, last_seen=2) == ["w1"]
+    assert worker_ids(api, last_seen=10) == ["w1"]
 
 
 def test_last_seen_none_string_is_a_validation_error(api: JsonApi) -> None:  # quirk Q16

@@ -77,7 +77,7 @@ def test_reregister_replaces_the_entry_completely(api: JsonApi, hub_server: Serv
         assert cleared not in after
     t_before = datetime.fromisoformat(before["register_time"])
     t_after = datetime.fromisoformat(after["register_time"])
-    assert 5 <= (t_after - t_before).total_seconds() < 6
+    assert 5 <= (t_after - t_before).total_seconds() < 8  # the clock also runs at real speed
     assert after["last_activity_time"] == after["register_time"]
 
 
@@ -88,10 +88,10 @@ def test_reregister_without_queues_clears_them(api: JsonApi) -> None:
 
 
 def test_the_worker_expires_timeout_seconds_after_register(api: JsonApi, hub_server: ServerHandle) -> None:
-    api.ok("workers.register", {"worker": "w1", "timeout": 10})
-    hub_server.advance_clock(9.5)
+    api.ok("workers.register", {"worker": "w1", "timeout": 60})
+    hub_server.advance_clock(55)  # a margin of seconds: the clock also runs at real speed
     assert worker_ids(api, last_seen=0) == ["w1"]
-    hub_server.advance_clock(1)
+    hub_server.advance_clock(6)
     assert worker_ids(api, last_seen=0) == []
 
 
