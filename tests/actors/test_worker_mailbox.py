@@ -35,7 +35,7 @@ async def test_concurrent_reports_to_a_new_worker_land_in_acceptance_order() -> 
                 nursery.start_soon(hub.status_report, _report(1000 * (i + 1), task=f"t{i}"))
         (worker,) = hub.get_all(0)
         assert worker["task"]["id"] == store.accepted[-1].task
-        history = hub._companies["workerhub"].histories["w1"]
+        (history,) = [h for company, worker, h in hub.histories() if (company, worker) == ("workerhub", "w1")]
         ts, _ = history.rows(0, 10**9)
         assert ts.tolist() == [1000 * (i + 1) for i in range(40)]
 

@@ -239,9 +239,8 @@ def run_hub(rs: list[Report], hub_settings: Settings, queries: Any) -> Any:
                 samples = flatten_machine_stats(r.machine_stats, record_zero=hub_settings.fix_quirks)
                 report = StatusReport(worker=r.worker, timestamp=r.timestamp, task=r.task, samples=samples)
                 await hub.status_report(report, identity=identity(r.company, r.user))
-            for company in hub._companies.values():
-                for history in company.histories.values():
-                    history._check()
+            for *_, history in hub.histories():
+                history._check()
             return await queries(hub)
 
     return trio.run(main, clock=trio.testing.MockClock())

@@ -97,3 +97,9 @@ class Maintenance(Registry):
                 history = c.histories.get(worker_id)
                 if history is not None:
                     yield company_id, worker_id, history
+
+    def histories(self) -> Iterator[tuple[str, str, WorkerHistory]]:
+        """``(company, worker id, history)`` of every retained history, live or not (for checks and tools)."""
+        for company_id, c in list(self._companies.items()):
+            for worker_id, history in list(c.histories.items()):
+                yield company_id, worker_id, history
