@@ -237,6 +237,8 @@ def test_credentials_mode_login(browser: Any, shots: Path) -> None:
         tab = open_page(browser, server.url, shots)
         tab.goto()
         tab.page.wait_for_selector("#login:not([hidden])")
+        # no fleet controls on the login screen: there is no fleet to range over yet
+        assert all(tab.page.is_hidden(c) for c in ("#ranges", "#pause", "#updated", "#logout"))
         tab.page.fill("#access-key", "alice")
         tab.page.fill("#secret-key", "wrong")
         tab.page.click("#login-form button")
@@ -245,6 +247,7 @@ def test_credentials_mode_login(browser: Any, shots: Path) -> None:
         tab.page.fill("#secret-key", "alice-secret")
         tab.page.click("#login-form button")
         tab.page.wait_for_selector("#workers-body tr")
+        assert all(tab.page.is_visible(c) for c in ("#ranges", "#pause", "#logout"))
         # each company sees only its own fleet
         assert tab.page.locator("#workers-body tr td:first-child").all_inner_texts() == ["acme-1"]
         assert tab.page.evaluate("sessionStorage.getItem('workerhub.token')")

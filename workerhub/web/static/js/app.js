@@ -54,9 +54,14 @@ function showError(err) {
   box.hidden = false;
 }
 
+/** Show the login form or the fleet; the range and refresh controls belong to the fleet only. */
+function locked(on) {
+  $("#login").hidden = !on;
+  for (const id of ["#view", "#ranges", "#pause", "#updated"]) $(id).hidden = on;
+}
+
 function showLogin(message) {
-  $("#login").hidden = false;
-  $("#view").hidden = true;
+  locked(true);
   $("#login-message").textContent = message ?? "";
   $("#access-key").focus();
 }
@@ -66,8 +71,7 @@ async function onLogin(event) {
   try {
     await api.login($("#access-key").value, $("#secret-key").value);
     $("#secret-key").value = "";
-    $("#login").hidden = true;
-    $("#view").hidden = false;
+    locked(false);
     $("#logout").hidden = false;
     route();
   } catch (err) {
