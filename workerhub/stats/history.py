@@ -37,7 +37,7 @@ import numpy as np
 from ..messages import Sample
 from .columns import DAY_MS, HOUR_MS, TIER_MS, RawChunk, TierDay
 from .plan import RawPart, TierPart, plan, raw_parts
-from .series import EMPTY_LAYOUT, SeriesKey, SeriesLayout, layout_of
+from .series import EMPTY_LAYOUT, SeriesKey, SeriesLayout, SeriesShape, layout_of, shape_of
 
 if TYPE_CHECKING:
     from .state import FrozenHistory
@@ -168,23 +168,26 @@ class WorkerHistory:
         """
         if not samples:
             return
-        metrics, variants, values = zip(*samples)
-        got = self._layout.columns(metrics, variants)
-        if got is None:  # a key repeats: the last value wins, as in a dict
-            last = {(m, v): x for m, v, x in samples}
-            metrics, variants = zip(*last)
-            values = tuple(last.values())
-            got = self._layout.columns(metrics, variants)
-            assert got is not None
-        cols, self._layout = got
-        width = len(self._layout)
+        last = {(m, v): x for m, v, x in samples}  # a key may repeat: the last value wins, as in a dict
+        self.add_flat(ts_ms, has_task, shape_of(tuple(last)), list(last.values()), written_at)
+
+    def add_flat(
+        self, ts_ms: int, has_task: bool, shape: SeriesShape, values: Sequence[float], written_at: float
+    ) -> None:
+        """:meth:`add` of a report already flattened: ``values`` in the order of ``shape``'s keys (the
+        parser's output, api.parse; the ingest path)."""
+        if not values:
+            return
+        placed, layout = self._layout.place(shape)
+        self._layout = layout
+        width = len(layout)
         hour = ts_ms - ts_ms % HOUR_MS
         chunk = self._chunks.get(hour)
         if chunk is None:
             chunk = self._new_chunk(hour, width)
         elif chunk.gen != self._gen:
             chunk = self._thaw(hour, chunk)
-        chunk.add(ts_ms, has_task, cols, values, width)
+        chunk.add(ts_ms, has_task, placed, values, width)
         if chunk is not self._hot:
             chunk.compact()
         if written_at > chunk.written:
@@ -197,9 +200,9 @@ class WorkerHistory:
             self._open = bucket
             self._pending = not chunk.partial
             if chunk.partial:
-                self._merge_report(bucket, has_task, cols, values, written_at)
+                self._merge_report(bucket, has_task, placed.cols, values, written_at)
         elif bucket < self._open or not self._pending:
-            self._merge_report(bucket, has_task, cols, values, written_at)
+            self._merge_report(bucket, has_task, placed.cols, values, written_at)
 
     def _new_chunk(self, hour: int, width: int) -> RawChunk:
         day = self._days.get(hour - hour % DAY_MS)
@@ -447,6 +450,7 @@ class WorkerHistory:
             ts = chunk.ts[:n]
             assert ((ts >= start) & (ts < start + HOUR_MS)).all(), "row outside its chunk"
             assert (np.diff(ts) >= 0).all(), "rows out of order"
+            assert chunk.last == int(ts[-1]), "a chunk's last timestamp is stale"
             assert len(chunk.task) >= n and chunk.vals.shape[0] >= n
             assert chunk is self._hot or chunk.vals.shape[0] == n, "spare capacity in a cold chunk"
             assert (~np.isnan(chunk.vals[:n])).any(axis=1).all(), "a row without values"
