@@ -124,7 +124,8 @@ class Hub(Recovery, Maintenance):
         """Apply a journaled register or status_report to its worker's actor, in order with the worker's
         other mutations (its mailbox), looking the worker up again if its actor retired meanwhile."""
         while True:
-            actor, spawned = self._target(op, identity, payload, ip, at, self.clock.monotonic())
+            mono = self.clock.monotonic()
+            actor, spawned = self._target(op, identity, payload, ip, at, mono)
             if actor is None:  # a status_report of an unknown worker, auto_register off
                 raise InvalidWorkerId(worker=payload.worker)
             effect = _effect(op, actor, payload, ip, at)
@@ -132,7 +133,9 @@ class Hub(Recovery, Maintenance):
                 effect()  # its task has not started: nothing can be queued ahead of it
                 return
             try:
-                await actor.call(effect)
+                # the usual case, an idle actor: applied at once, no coroutine for the mailbox path
+                if not actor.apply_now(effect, mono):
+                    await actor.call(effect)
                 return
             except ActorGone:
                 continue

@@ -164,19 +164,27 @@ class WorkerActor:
 
     # --- the mailbox -----------------------------------------------------------------------------------
 
+    def apply_now(self, apply: Callable[[], None], now_monotonic: float | None = None) -> bool:
+        """Apply ``apply`` (a sync mutation) right here when nothing is ahead of it; False when it must go
+        through the mailbox (:meth:`call`). Raises ActorGone if the actor is no longer alive.
+
+        When the actor's task runs with nothing queued, nothing is ahead of the mutation and the actor
+        cannot run meanwhile (trio is single-threaded and ``apply`` never awaits), so applying it on the
+        actor's behalf has exactly the effect and order of a delivery, without the ~25 µs of a channel
+        send, an event and two task switches on the status_report hot path. ``_queued`` (not the
+        channel's statistics, ~1 µs a call) says whether anything is ahead.
+        """
+        if self._queued or self._scope is None:
+            return False
+        if not self.alive(self._clock.monotonic() if now_monotonic is None else now_monotonic):
+            raise ActorGone
+        apply()
+        return True
+
     async def call(self, apply: Callable[[], None]) -> None:
         """Have the actor run ``apply`` (a sync mutation) in order; raises ActorGone if it retired first.
-
-        When the actor's task runs with nothing queued, the mutation is applied right here on its behalf:
-        nothing is ahead of it and the actor cannot run meanwhile (trio is single-threaded and ``apply``
-        never awaits), so the effect and the order are exactly those of a delivery, without the ~25 µs
-        of a channel send, an event and two task switches on the status_report hot path. ``_queued``
-        (not the channel's statistics, ~1 µs a call) says whether anything is ahead.
-        """
-        if self._queued == 0 and self._scope is not None:
-            if not self.alive(self._clock.monotonic()):
-                raise ActorGone
-            apply()
+        Applied at once when it can be (:meth:`apply_now`), else through the mailbox."""
+        if self.apply_now(apply):
             return
         call = _Call(apply)
         self._queued += 1
