@@ -6,13 +6,14 @@ connection, pipelined, ``--window`` calls in flight), both with realistic agent 
 debug.ping (no body, no hub work) as the transport's own ceiling. The load generator runs on core 1.
 Medians over rounds, and the median of the per-round ratios.
 
-usage: python bench/bench_stream.py [--rounds 5] [--duration 8] [--window 256]
+usage: python bench/bench_stream.py [--rounds 5] [--duration 8] [--window 256] [--stream-only]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 
 import _common as c
@@ -29,6 +30,7 @@ def main() -> None:
     ap.add_argument("--window", type=int, default=256)
     ap.add_argument("--agents", type=int, default=1000)
     ap.add_argument("--unpinned", action="store_true")
+    ap.add_argument("--stream-only", action="store_true", help="skip the HTTP case (no stream/HTTP ratio)")
     a = ap.parse_args()
     pin = not a.unpinned
     rows: dict[str, list[dict]] = {k: [] for k in CASES}
@@ -38,6 +40,8 @@ def main() -> None:
         with c.server("workerhub", pin=pin, stream=True) as srv:
             order = CASES if rnd % 2 == 0 else (CASES[1], CASES[0], CASES[2])
             for case in order:
+                if a.stream_only and case.startswith("http"):
+                    continue
                 if case.startswith("http"):
                     args = ["http", "--url", srv["http"], "--conns", str(a.conns), *common]
                 else:
@@ -56,7 +60,8 @@ def main() -> None:
                 r.update(case=case, round=rnd)
                 rows[case].append(r)
                 print(json.dumps(r), flush=True)
-        ratios.append(rows[CASES[1]][-1]["rps"] / rows[CASES[0]][-1]["rps"])
+        if not a.stream_only:
+            ratios.append(rows[CASES[1]][-1]["rps"] / rows[CASES[0]][-1]["rps"])
 
     where = "server core 0 / loadgen core 1" if pin else "unpinned"
     print(f"\n## stream vs HTTP, {a.rounds} rounds x {a.duration:.0f} s, {where}, window {a.window}\n")
@@ -66,11 +71,21 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for case in CASES:
         rs = rows[case]
+        if not rs:
+            continue
         us = c.median(rs, "server_cpu_us_per_req")
         print(
             f"| {case} | {c.median(rs, 'rps'):.0f} | {c.spread(rs, 'rps')} | "
             f"{c.median(rs, 'server_cpu_util'):.2f} | {us:.1f} | {1e6 / us:.0f} |"
         )
+    print(f"\nload average (1, 5, 15 min) at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    sr_us = c.median(rows[CASES[1]], "server_cpu_us_per_req")
+    print(
+        f"stream status_report: **{sr_us:.1f} µs** of server CPU per call = {1e6 / sr_us:,.0f} per busy core "
+        "(target <= 40 µs, >= 25,000/s)"
+    )
+    if a.stream_only:
+        return
     cpu_ratio = c.median(rows[CASES[0]], "server_cpu_us_per_req") / c.median(
         rows[CASES[1]], "server_cpu_us_per_req"
     )
