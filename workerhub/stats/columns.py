@@ -204,7 +204,7 @@ class TierDay:
     def merge(
         self,
         slot0: int,
-        cols: np.ndarray,
+        cols: np.ndarray | slice,
         neg_min: np.ndarray,
         maxs: np.ndarray,
         sums: np.ndarray,
@@ -212,7 +212,8 @@ class TierDay:
         rows: int,
         task_rows: int,
     ) -> None:
-        """Merge a partial of one 10-min bucket (``slot0`` in tier 0) into every tier."""
+        """Merge a partial of one 10-min bucket (``slot0`` in tier 0) into every tier; ``cols``: distinct
+        column numbers, or a slice of consecutive ones."""
         for t in range(len(TIER_MS)):
             s = slot0 * TIER_MS[0] // TIER_MS[t]
             mm, sc = self.mm[t], self.sc[t]

@@ -247,7 +247,7 @@ class WorkerHistory:
             day.written = written_at
         return day, (bucket - start) // _TEN
 
-    def _count(self, cols: np.ndarray, counts: np.ndarray | int) -> None:
+    def _count(self, cols: np.ndarray | slice, counts: np.ndarray | int) -> None:
         cnt = self._cnt
         width = len(self._layout)
         if len(cnt) < width:
@@ -269,15 +269,24 @@ class WorkerHistory:
         i, j = chunk.span(bucket, bucket + _TEN - 1)
         block = chunk.vals[i:j]
         counts = (~np.isnan(block)).sum(axis=0)
-        cols = np.flatnonzero(counts)
-        sub = block[:, cols]
+        cols: np.ndarray | slice
+        if len(counts) and counts.min() == j - i:
+            # The usual bucket: every row holds every column (an agent sends the same shape each time).
+            # Slices instead of fancy indexing, and a plain sum, as there is no NaN: the same values in
+            # the same order, so the same bits, for ~half the cost of a close.
+            cols, sub = slice(0, block.shape[1]), block
+            sums = block.sum(axis=0, dtype=np.float64)
+        else:
+            cols = np.flatnonzero(counts)
+            sub = block[:, cols]
+            sums = np.asarray(np.nansum(sub, axis=0, dtype=np.float64))
         day, slot = self._day(bucket, written_at)
         day.merge(
             slot,
             cols,
             -np.fmin.reduce(sub, axis=0),
             np.fmax.reduce(sub, axis=0),
-            np.asarray(np.nansum(sub, axis=0, dtype=np.float64)),
+            sums,
             counts[cols].astype(np.float64),
             j - i,
             int(np.count_nonzero(chunk.task[i:j])),
