@@ -114,11 +114,16 @@ class Hub(Recovery, Maintenance):
         if not self.settings.auto_register and self._live(identity, report.worker) is None:
             raise InvalidWorkerId(worker=report.worker)
         self._admit(identity, report.worker, report)
-        async with self.writes:
+        writes = self.writes  # as `async with self.writes`, without its two coroutines when the gate is open
+        if not writes.enter_nowait():
+            await writes.__aenter__()
+        try:
             self._check_series(identity, report)  # refused before the journal sees it
             at = self.clock.wall()
             await self.store.append("status_report", identity, report, ip, at)
             await self._deliver("status_report", identity, report, ip, at)
+        finally:
+            writes.leave()
 
     async def _deliver(self, op: str, identity: Identity, payload: Any, ip: str, at: float) -> None:
         """Apply a journaled register or status_report to its worker's actor, in order with the worker's
