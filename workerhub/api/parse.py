@@ -190,13 +190,14 @@ def _plain_status_report(body: dict[str, Any], record_zero: bool, max_variants: 
         or (queue is not None and type(queue) is not str)
     ):
         return None
-    queues = _plain_strings(get("queues"))
-    if queues is _NOT_PLAIN:
+    queues, tags, system_tags = get("queues"), get("tags"), get("system_tags")  # agents send nulls here
+    if queues is not None and (queues := _plain_strings(queues)) is _NOT_PLAIN:
         return None
     # machine_stats comes before tags in the general path's order, so its error is the one to raise here
-    samples, shape, values = flatten_report(get("machine_stats"), record_zero=record_zero, max_variants=max_variants)
-    tags, system_tags = _plain_strings(get("tags")), _plain_strings(get("system_tags"))
-    if tags is _NOT_PLAIN or system_tags is _NOT_PLAIN:
+    samples, shape, values = flatten_report(get("machine_stats"), record_zero, max_variants)
+    if tags is not None and (tags := _plain_strings(tags)) is _NOT_PLAIN:
+        return None
+    if system_tags is not None and (system_tags := _plain_strings(system_tags)) is _NOT_PLAIN:
         return None
     return StatusReport(worker, timestamp, task, queue, queues, samples, tags, system_tags, shape, values)
 

@@ -130,9 +130,7 @@ class _Template:
 _templates: dict[tuple[str, ...], _Template] = {}
 
 
-def flatten_report(
-    stats: Any, *, record_zero: bool = False, max_variants: int = DEFAULT_MAX_VARIANTS
-) -> Flat:
+def flatten_report(stats: Any, record_zero: bool = False, max_variants: int = DEFAULT_MAX_VARIANTS) -> Flat:
     """As :func:`flatten_machine_stats`, returning ``(records, shape, values)`` (:data:`Flat`).
 
     >>> records, shape, values = flatten_report({"cpu_usage": [10.0, 0.0], "memory_used": 0})

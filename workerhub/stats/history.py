@@ -178,9 +178,8 @@ class WorkerHistory:
         parser's output, api.parse; the ingest path)."""
         if not values:
             return
-        placed, layout = self._layout.place(shape)
-        self._layout = layout
-        width = len(layout)
+        placed, self._layout = self._layout.place(shape)
+        width = placed.width
         hour = ts_ms - ts_ms % HOUR_MS
         chunk = self._chunks.get(hour)
         if chunk is None:
