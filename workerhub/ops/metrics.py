@@ -105,16 +105,16 @@ class _RequestCollector(Collector):
         latency = HistogramMetricFamily(
             "workerhub_request_duration_seconds", "Time spent in the call's handler, by call name", labels=["call"]
         )
-        created = GaugeMetricFamily(
+        latency_created = GaugeMetricFamily(
             "workerhub_request_duration_seconds_created", "Time spent in the call's handler, by call name",
             labels=["call"],
         )
         bounds = [repr(b) for b in LATENCY_BUCKETS] + ["+Inf"]
         for call, counts in sorted(self._latencies.items()):
             latency.add_metric([call], list(zip(bounds, accumulate(counts[:-2]))), counts[-2])
-            created.add_metric([call], counts[-1])
+            latency_created.add_metric([call], counts[-1])
         yield latency
-        yield created  # as prometheus_client's Histogram exposes it
+        yield latency_created  # as prometheus_client's Histogram exposes it
 
 
 class _HubCollector(Collector):
