@@ -12,8 +12,12 @@ first report per agent (registration is not the steady state), through one of:
 Prints µs of CPU per call without the profiler (median of ``--rounds`` rounds), ``debug.ping`` through the
 same path (the transport's share), and the top functions by own time under cProfile.
 
+``--compare SRC`` measures this tree and another checkout (SRC: its repository root, e.g. a worktree of
+main) side by side instead: child processes of this script alternate between the two trees, ``--rounds``
+times each, and a table gives CPU per call (medians and per-round ratios), as a loaded machine needs.
+
 usage: python bench/profile_status_report.py [--path stream|run_call] [--agents 1000] [--reports 20000]
-       [--rounds 3] [--top 25] [--journal DIR]
+       [--rounds 3] [--top 25] [--journal DIR] [--compare SRC]
 """
 
 from __future__ import annotations
@@ -23,7 +27,11 @@ import cProfile
 import io
 import os
 import pstats
+import re
+import shutil
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -125,6 +133,42 @@ def _caller(hub: Any, path: str) -> Any:
     return call
 
 
+def _compare(a: argparse.Namespace) -> None:
+    """Alternate child runs of this script on this tree and on ``a.compare``; print a table."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    trees = {"branch": here, "other": os.path.abspath(a.compare)}
+    args = ["--path", a.path, "--agents", str(a.agents), "--reports", str(a.reports), "--rounds", "1", "--top", "0"]
+    got: dict[str, dict[str, list[float]]] = {t: {"status_report": [], "debug.ping": []} for t in trees}
+    loads = []
+    for rnd in range(a.rounds):
+        for tree in (("branch", "other") if rnd % 2 == 0 else ("other", "branch")):
+            if a.journal is not None:
+                shutil.rmtree(a.journal, ignore_errors=True)
+            env = dict(os.environ, PYTHONPATH=trees[tree])
+            extra = ["--journal", a.journal] if a.journal is not None else []
+            out = subprocess.run(
+                [sys.executable, os.path.abspath(__file__), *args, *extra], env=env, capture_output=True, text=True,
+                check=True,
+            ).stdout
+            for name in got[tree]:
+                got[tree][name].append(float(re.search(rf"^{re.escape(name)}: +([0-9.]+)", out, re.M)[1]))  # type: ignore[index]
+            loads.append(os.getloadavg()[0])
+            print(tree, {k: v[-1] for k, v in got[tree].items()}, flush=True)
+    print(
+        f"\n## CPU per call in process, path {a.path}, {'journal (interval)' if a.journal else 'no journal'}, "
+        f"{a.rounds} alternating rounds; load average {min(loads):.1f}-{max(loads):.1f}\n"
+    )
+    print(f"| call | {os.path.basename(trees['other'])} µs | this tree µs | ratio (rounds) |")
+    print("|---|---|---|---|")
+    for name in ("status_report", "debug.ping"):
+        other, mine = got["other"][name], got["branch"][name]
+        ratios = [m / o for m, o in zip(mine, other)]
+        print(
+            f"| {name} | {statistics.median(other):.1f} | {statistics.median(mine):.1f} | "
+            f"**{statistics.median(ratios):.2f}x** ({', '.join(f'{r:.2f}' for r in ratios)}) |"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--path", choices=("stream", "run_call"), default="stream")
@@ -133,7 +177,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--journal", metavar="DIR", help="journal to a disk store in DIR (interval fsync)")
-    trio.run(_drive, ap.parse_args())
+    ap.add_argument("--compare", metavar="SRC", help="another checkout to measure side by side with this tree")
+    a = ap.parse_args()
+    if a.compare:
+        _compare(a)
+    else:
+        trio.run(_drive, a)
 
 
 if __name__ == "__main__":
