@@ -88,7 +88,11 @@ _NO_SHAPE = shape_of(())
 _MAX_TEMPLATE_KEYS = 64
 """A machine_stats with more keys gets no template (agents send 14 known ones): a template is kept per key
 order, and a client must not grow the table by sending huge objects."""
-_MAX_TEMPLATES = 1024
+_TEMPLATE_SERIES = 1 << 16
+"""Series keys, summed over every template's shapes, the templates may hold (a few MB at most); past it they
+are all dropped and learnt again, so a client sending ever new key orders or zero patterns cannot grow them."""
+_MAX_TEMPLATE_MASKS = 8
+"""Shapes kept per template for scalars left out as zero (an agent idle on its disk or network: a few)."""
 
 
 class _Template:
@@ -113,6 +117,7 @@ class _Template:
                 series.append((field, "total"))
         self.full = shape_of(tuple(series))
         self.shapes: dict[int, SeriesShape] = {}
+        _held[0] += len(self.full)
 
     def shape(self, mask: int) -> SeriesShape:
         """The shape without the scalars named in ``mask``."""
@@ -120,14 +125,16 @@ class _Template:
         if shape is None:
             zero = {f for bit, f in self.scalars if mask & bit}
             shape = shape_of(tuple(k for k in self.full.keys if k[0] not in zero))
-            if len(self.shapes) < 64:
+            if len(self.shapes) < _MAX_TEMPLATE_MASKS and _held[0] + len(shape) <= _TEMPLATE_SERIES:
                 self.shapes[mask] = shape
+                _held[0] += len(shape)
         return shape
 
 
 # By key order. A template does not depend on record_zero (a setting: two hubs of one process may
 # differ): that decides per report which zero scalars are left out.
 _templates: dict[tuple[str, ...], _Template] = {}
+_held = [0]  # series keys held by the templates' shapes
 
 
 def flatten_report(stats: Any, record_zero: bool = False, max_variants: int = DEFAULT_MAX_VARIANTS) -> Flat:
@@ -211,8 +218,9 @@ def _learn(stats: dict[str, Any]) -> None:
     keys = tuple(stats)
     template = _templates.get(keys)
     if template is None or template.kinds != tuple(kinds):
-        if len(_templates) >= _MAX_TEMPLATES:
+        if _held[0] + sum(k for k in kinds if k > 0) + len(kinds) > _TEMPLATE_SERIES:
             _templates.clear()
+            _held[0] = 0
         _templates[keys] = _Template(keys, tuple(kinds))
 
 

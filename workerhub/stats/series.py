@@ -29,9 +29,13 @@ _SHAPES_PER_LAYOUT = 64
 """Report shapes remembered per layout: agents send the same shape every time, so one or two are in use;
 the bound keeps a client that varies its shape from growing the cache."""
 
-_MAX_SHAPES = 4096
-"""Distinct report shapes :func:`shape_of` keeps interned; past it the table starts afresh (shapes compare by
-their keys, so a shape made before the reset still finds its columns; only identity is lost)."""
+_INTERN_KEYS = 1 << 16
+"""Series keys, summed over the shapes :func:`shape_of` keeps interned (a few MB at most); past it the table
+starts afresh, so a client varying its shape without end cannot grow it. Shapes compare by their keys, so one
+made before a reset still finds its columns; only the sharing of one object is lost."""
+_INTERN_MAX = 512
+"""A shape of more series than this is not interned: an agent's has ~25, and one huge shape must not take
+the table's whole budget."""
 
 _lock = threading.Lock()  # two hubs in two threads may intern at once
 _interned: weakref.WeakValueDictionary[tuple[SeriesKey, ...], SeriesLayout] = weakref.WeakValueDictionary()
@@ -64,15 +68,20 @@ class SeriesShape:
 
 
 _shapes: dict[tuple[SeriesKey, ...], SeriesShape] = {}
+_held = [0]  # series keys held by _shapes
 
 
 def shape_of(keys: tuple[SeriesKey, ...]) -> SeriesShape:
     """The interned shape of these keys (which must be distinct)."""
     shape = _shapes.get(keys)
     if shape is None:
-        if len(_shapes) >= _MAX_SHAPES:
-            _shapes.clear()  # a client varying its shape without end must not grow this table
-        shape = _shapes[keys] = SeriesShape(keys)
+        shape = SeriesShape(keys)
+        if len(keys) <= _INTERN_MAX:
+            if _held[0] + len(keys) > _INTERN_KEYS:
+                _shapes.clear()
+                _held[0] = 0
+            _shapes[keys] = shape
+            _held[0] += len(keys)
     return shape
 
 
