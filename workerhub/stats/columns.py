@@ -46,8 +46,8 @@ class RawChunk:
 
     __slots__ = ("ts", "task", "vals", "n", "last", "written", "partial", "gen")
 
-    def __init__(self, width: int, partial: bool) -> None:
-        cap = 8
+    def __init__(self, width: int, partial: bool, capacity: int = 8) -> None:
+        cap = max(1, capacity)
         self.ts = np.empty(cap, np.int64)
         self.task = np.empty(cap, np.bool_)
         self.vals = np.full((cap, width), np.nan, np.float32)

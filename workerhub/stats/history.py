@@ -47,6 +47,7 @@ __all__ = ["RawPart", "SeriesKey", "TierPart", "WorkerHistory"]
 
 
 _TEN = TIER_MS[0]
+_CAPACITY_HINT = 4096  # rows: a new hot chunk's room is at most this (an agent sends 360 an hour)
 _NO_BUCKET = -(2**62)
 
 _V = TypeVar("_V")
@@ -208,13 +209,17 @@ class WorkerHistory:
         # The tiers already hold rows of this hour (its raw rows were dropped before), or the hour is below
         # the horizon: raw stays incomplete here, so its rows go straight to the tiers.
         partial = hour < self._horizon or (day is not None and bool(day.rc[1][(hour % DAY_MS) // HOUR_MS, 0]))
-        chunk = self._chunks[hour] = RawChunk(width, partial)
+        hot = self._hot
+        newest = hot is None or hour > _hour_of(hot)
+        # The next hour likely holds as many rows as the last: room for them at once, not ~7 growths (copies)
+        # by half again; a burst cannot make it huge, and the spare room goes at the next hour's compact.
+        capacity = min(hot.n, _CAPACITY_HINT) + 8 if newest and hot is not None else 8
+        chunk = self._chunks[hour] = RawChunk(width, partial, capacity)
         chunk.gen = self._gen
         self._fresh.append(chunk)
         if partial:
             self._horizon = max(self._horizon, hour + HOUR_MS)
-        hot = self._hot
-        if hot is None or hour > _hour_of(hot):
+        if newest:
             if hot is not None and hot.vals.shape[0] != hot.n:
                 if hot.gen != self._gen:
                     hot = self._thaw(_hour_of(hot), hot)
