@@ -6,8 +6,12 @@ Times: report ``timestamp`` and every ``*_ms`` field are epoch **milliseconds**;
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .stats.series import SeriesShape
 
 __all__ = [
     "Identity",
@@ -62,6 +66,11 @@ class StatusReport:
     samples: tuple[Sample, ...] = ()
     tags: tuple[str, ...] | None = None
     system_tags: tuple[str, ...] | None = None
+    # The ingest fast path (api.parse sets both): the samples' interned shape and their values in its order,
+    # so the hub skips per-series work for a shape the worker sent before. Not part of the report's value
+    # (not compared, not journaled); None when built otherwise (replay, tests): the hub derives them.
+    shape: SeriesShape | None = field(default=None, compare=False, repr=False)
+    values: Sequence[float] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

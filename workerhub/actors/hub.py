@@ -114,17 +114,23 @@ class Hub(Recovery, Maintenance):
         if not self.settings.auto_register and self._live(identity, report.worker) is None:
             raise InvalidWorkerId(worker=report.worker)
         self._admit(identity, report.worker, report)
-        async with self.writes:
+        writes = self.writes  # as `async with self.writes`, without its two coroutines when the gate is open
+        if not writes.enter_nowait():
+            await writes.__aenter__()
+        try:
             self._check_series(identity, report)  # refused before the journal sees it
             at = self.clock.wall()
             await self.store.append("status_report", identity, report, ip, at)
             await self._deliver("status_report", identity, report, ip, at)
+        finally:
+            writes.leave()
 
     async def _deliver(self, op: str, identity: Identity, payload: Any, ip: str, at: float) -> None:
         """Apply a journaled register or status_report to its worker's actor, in order with the worker's
         other mutations (its mailbox), looking the worker up again if its actor retired meanwhile."""
         while True:
-            actor, spawned = self._target(op, identity, payload, ip, at, self.clock.monotonic())
+            mono = self.clock.monotonic()
+            actor, spawned = self._target(op, identity, payload, ip, at, mono)
             if actor is None:  # a status_report of an unknown worker, auto_register off
                 raise InvalidWorkerId(worker=payload.worker)
             effect = _effect(op, actor, payload, ip, at)
@@ -132,7 +138,9 @@ class Hub(Recovery, Maintenance):
                 effect()  # its task has not started: nothing can be queued ahead of it
                 return
             try:
-                await actor.call(effect)
+                # the usual case, an idle actor: applied at once, no coroutine for the mailbox path
+                if not actor.apply_now(effect, mono):
+                    await actor.call(effect)
                 return
             except ActorGone:
                 continue

@@ -10,7 +10,7 @@ import math
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from ..actors import Hub
@@ -230,7 +230,8 @@ async def dispatch(
             # Not queued: a large snapshot loads for minutes, and ClearML clients retry a 503 on their own.
             raise ServiceUnavailable("the server is starting: its saved state is loading; retry shortly")
         if version is not None:
-            ctx = replace(ctx, dialect=dialect_for(version, hub.settings.max_api_version))
+            # not dataclasses.replace: it inspects the fields on every call (~1 µs on the status_report path)
+            ctx = CallContext(ctx.identity, ctx.ip, dialect_for(version, hub.settings.max_api_version))
         data = await ENDPOINTS[name].handler(hub, body, ctx)
         code = 200
         return data

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -39,7 +38,7 @@ from .auth import Authenticator
 from .endpoints import DEFAULT_VERSION
 from .envelope import error_envelope
 from .openapi import openapi_document
-from .pipeline import run_call
+from .pipeline import new_call_id, run_call
 
 __all__ = ["create_app", "create_asgi"]
 
@@ -61,7 +60,7 @@ def create_app(hub: Hub) -> QuartTrio:
     authenticator = Authenticator(hub.settings, hub.clock)
 
     async def call(path: str = "") -> Response:
-        call_id = uuid.uuid4().hex
+        call_id = new_call_id()
         headers = _headers()
         trx = headers.get("X-ClearML-Trx") or headers.get("X-Trains-Trx")
         reply_media = codec.reply_type(headers.get("Accept"), headers.get("Content-Type"))
@@ -119,7 +118,7 @@ def create_app(hub: Hub) -> QuartTrio:
         except RequestEntityTooLarge:
             pass
         exc = MethodNotAllowed(f"{request.method}; use {', '.join(_METHODS)}")
-        status, reply = error_envelope(request.path.strip("/"), DEFAULT_VERSION, uuid.uuid4().hex, None, exc)
+        status, reply = error_envelope(request.path.strip("/"), DEFAULT_VERSION, new_call_id(), None, exc)
         media = codec.reply_type(request.headers.get("Accept"), request.headers.get("Content-Type"))
         headers = {"Allow": ", ".join([*_METHODS, "OPTIONS"]), "Connection": "close"}
         return Response(codec.encode_body(reply, media), status=status, content_type=media, headers=headers)
@@ -161,7 +160,7 @@ def create_asgi(hub: Hub) -> _ASGIApp:
     authenticator = Authenticator(hub.settings, hub.clock)
 
     async def lean(scope: _Scope, receive: _Receive, send: _Send) -> None:
-        call_id = uuid.uuid4().hex
+        call_id = new_call_id()
         headers = _Headers()
         for raw_name, raw_value in scope["headers"]:
             headers.setdefault(raw_name.decode("latin-1").lower(), raw_value.decode("latin-1"))

@@ -9,7 +9,8 @@ body, as upstream), the error mapping and the envelope are the same on both by c
 from __future__ import annotations
 
 import logging
-import uuid
+import os
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -19,9 +20,36 @@ from ..messages import Identity
 from .endpoints import DEFAULT_VERSION, CallContext, dispatch, resolve
 from .envelope import envelope, error_envelope
 
-__all__ = ["run_call"]
+__all__ = ["new_call_id", "run_call"]
 
 log = logging.getLogger(__name__)
+
+# Call ids only need to be unique, not secret: 128 random bits from a generator seeded once from the OS
+# (~0.3 µs) instead of uuid4 (~2 µs: a system call and a UUID object per call). Same form: 32 hex digits.
+_ids = random.Random()
+os.register_at_fork(after_in_child=_ids.seed)  # a forked process must not repeat its parent's ids
+
+
+def new_call_id() -> str:
+    """A fresh call id (the envelope's ``meta.id``): 32 lowercase hex digits."""
+    return _ids.getrandbits(128).to_bytes(16, "big").hex()
+
+
+_MAX_RESOLVED = 256
+# (path, max_api_version) -> resolve()'s answer, for the paths clients actually call (a handful); bounded,
+# as paths are the client's to choose. Failures are not kept: they raise, and they are rare.
+_resolved: dict[tuple[str, str], tuple[str, str]] = {}
+
+
+def _resolve(path: str, unversioned: str) -> tuple[str, str]:
+    key = (path, unversioned)
+    hit = _resolved.get(key)
+    if hit is None:
+        hit = resolve("/" + path, unversioned)
+        if len(_resolved) >= _MAX_RESOLVED:
+            _resolved.clear()
+        _resolved[key] = hit
+    return hit
 
 
 async def run_call(
@@ -42,12 +70,12 @@ async def run_call(
     raise :class:`~workerhub.errors.WorkerhubError` to refuse. ``failure`` is an error the transport found
     before the call could be read (a body too large, a frame that is not a request): it is answered as is.
     """
-    call_id = call_id or uuid.uuid4().hex
+    call_id = call_id or new_call_id()
     name, version = path.strip("/"), DEFAULT_VERSION
     try:
         if failure is not None:
             raise failure
-        name, version = resolve("/" + path, hub.settings.max_api_version)
+        name, version = _resolve(path, hub.settings.max_api_version)
         identity = identify(name)
         body = decode()
         data = await dispatch(hub, name, body, CallContext(identity=identity, ip=ip), version)

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .series import Placement
+
 __all__ = ["DAY_MS", "HOUR_MS", "TIER_MS", "RawChunk", "TierDay"]
 
 HOUR_MS = 3_600_000
@@ -42,14 +44,15 @@ class RawChunk:
     it (:meth:`thawed`) before the next write instead of changing it (copy-on-write).
     """
 
-    __slots__ = ("ts", "task", "vals", "n", "written", "partial", "gen")
+    __slots__ = ("ts", "task", "vals", "n", "last", "written", "partial", "gen")
 
-    def __init__(self, width: int, partial: bool) -> None:
-        cap = 8
+    def __init__(self, width: int, partial: bool, capacity: int = 8) -> None:
+        cap = max(1, capacity)
         self.ts = np.empty(cap, np.int64)
         self.task = np.empty(cap, np.bool_)
         self.vals = np.full((cap, width), np.nan, np.float32)
         self.n = 0
+        self.last = 0  # ts[n - 1] as a Python int (when n > 0): the in-order test reads no numpy scalar
         self.written = -np.inf
         self.partial = partial
         self.gen = 0
@@ -62,6 +65,7 @@ class RawChunk:
         chunk = cls.__new__(cls)
         chunk.ts, chunk.task, chunk.vals = ts, task, vals
         chunk.n = len(ts)
+        chunk.last = int(ts[-1]) if len(ts) else 0
         chunk.written = written
         chunk.partial = partial
         chunk.gen = 0
@@ -72,6 +76,7 @@ class RawChunk:
         being appended to)."""
         out = RawChunk.restore(self.ts.copy(), self.task.copy(), self.vals.copy(), self.written, self.partial)
         out.n = self.n
+        out.last = self.last
         out.gen = gen
         return out
 
@@ -88,22 +93,29 @@ class RawChunk:
             vals[: self.n, :old_w] = self.vals[: self.n]
             self.vals = vals
 
-    def add(self, ts_ms: int, has_task: bool, cols: np.ndarray, values: Sequence[float], width: int) -> None:
+    def add(self, ts_ms: int, has_task: bool, placed: Placement, values: Sequence[float], width: int) -> None:
+        """Insert one report's row (``values`` go to ``placed``'s columns) in timestamp order."""
         n = self.n
-        if n >= self.vals.shape[0] or width > self.vals.shape[1]:
+        vals = self.vals
+        if n >= vals.shape[0] or width > vals.shape[1]:
             self._grow(n + 1, width)
+            vals = self.vals
         ts = self.ts
-        if n == 0 or ts_ms >= ts[n - 1]:
+        if n == 0 or ts_ms >= self.last:
             pos = n
+            self.last = ts_ms
         else:  # a late report: shift the younger rows up by one (numpy copes with the overlap)
             pos = int(np.searchsorted(ts[:n], ts_ms, "right"))
             ts[pos + 1 : n + 1] = ts[pos:n]
             self.task[pos + 1 : n + 1] = self.task[pos:n]
-            self.vals[pos + 1 : n + 1] = self.vals[pos:n]
-            self.vals[pos] = np.nan
+            vals[pos + 1 : n + 1] = vals[pos:n]
+            vals[pos] = np.nan
         ts[pos] = ts_ms
         self.task[pos] = has_task
-        self.vals[pos, cols] = values
+        if placed.lo >= 0:  # consecutive columns: a slice, ~3x cheaper than fancy indexing
+            vals[pos, placed.lo : placed.hi] = values
+        else:
+            vals[pos, placed.cols] = values
         self.n = n + 1
 
     def compact(self) -> None:
@@ -192,7 +204,7 @@ class TierDay:
     def merge(
         self,
         slot0: int,
-        cols: np.ndarray,
+        cols: np.ndarray | slice,
         neg_min: np.ndarray,
         maxs: np.ndarray,
         sums: np.ndarray,
@@ -200,7 +212,8 @@ class TierDay:
         rows: int,
         task_rows: int,
     ) -> None:
-        """Merge a partial of one 10-min bucket (``slot0`` in tier 0) into every tier."""
+        """Merge a partial of one 10-min bucket (``slot0`` in tier 0) into every tier; ``cols``: distinct
+        column numbers, or a slice of consecutive ones."""
         for t in range(len(TIER_MS)):
             s = slot0 * TIER_MS[0] // TIER_MS[t]
             mm, sc = self.mm[t], self.sc[t]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any
 
 import msgpack
@@ -31,7 +30,7 @@ from ..actors import Hub
 from ..api.auth import Authenticator
 from ..api.endpoints import DEFAULT_VERSION
 from ..api.envelope import error_envelope
-from ..api.pipeline import run_call
+from ..api.pipeline import new_call_id, run_call
 from ..config import Settings
 from ..errors import (
     BadRequest,
@@ -109,7 +108,7 @@ async def serve_stream(
 
 def _error_frame(exc: WorkerhubError) -> bytes:
     """A reply frame with ``id`` nil for an error that is the connection's, not one request's."""
-    _status, reply = error_envelope("", DEFAULT_VERSION, uuid.uuid4().hex, None, exc)
+    _status, reply = error_envelope("", DEFAULT_VERSION, new_call_id(), None, exc)
     return encode_reply(msgpack.Packer(use_bin_type=True), None, reply)
 
 
