@@ -65,8 +65,9 @@ def build_child(directory: str, workers: int, hours: float) -> None:
     """(Child process.) Build the fleet live, report RSS growth, write the snapshot into ``directory``."""
     import gc
 
-    import workerhub.server  # noqa: F401 -- the serving process's modules are loaded before the baseline
     from _fleet import build, sample_pool
+
+    import workerhub.server  # noqa: F401 -- the serving process's modules are loaded before the baseline
     from workerhub.hubstate import HubState, SavedWorker
     from workerhub.messages import DEFAULT_IDENTITY
     from workerhub.persistence.snapshot import write_snapshot

@@ -92,7 +92,7 @@ def pack(obj: Any) -> bytes:
     return out
 
 
-def unpack(raw: bytes) -> Any:
+def unpack(raw: bytes | memoryview) -> Any:
     return msgpack.unpackb(raw, raw=False, strict_map_key=False)
 
 

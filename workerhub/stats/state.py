@@ -177,7 +177,7 @@ def _array(raw: Any, dt: np.dtype, shape: tuple[int, ...] | None, what: str) -> 
     return a.reshape(shape)
 
 
-def _task_flags(raw: bytes, n: int, what: str) -> np.ndarray:
+def _task_flags(raw: Any, n: int, what: str) -> np.ndarray:
     """The task flags as a read-only bool view of ``raw`` (one byte per row, 0 or 1 as written); a byte
     other than 0 or 1 (never written, but it read as True before) is taken as True in a copy."""
     if isinstance(raw, (bytearray, memoryview)):
