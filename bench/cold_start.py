@@ -39,7 +39,7 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from _common import free_port  # noqa: E402
+from _common import cpu_seconds, free_port  # noqa: E402
 from _fleet import START_MS, table  # noqa: E402
 
 _RETENTION = "1e10"  # the fleet's write times are in 2023: keep all of it, as the live hub did
@@ -146,6 +146,7 @@ def start_once(tree: str | None, data_dir: str, hours: float) -> dict[str, Any]:
                 status, answer = 0, b""
             if status == 200:
                 ready = time.perf_counter() - t0
+                cpu = cpu_seconds(proc.pid)
                 break
             if status not in (0, 503):
                 raise RuntimeError(f"get_stats answered {status}: {answer[:500]!r}")
@@ -155,7 +156,7 @@ def start_once(tree: str | None, data_dir: str, hours: float) -> dict[str, Any]:
         time.sleep(0.2)  # anything the start still frees after its first answer
         mem = _proc_status(proc.pid)
         data = json.loads(answer)["data"]
-        return {"ready": ready, **mem, "answer": data}
+        return {"ready": ready, "cpu": cpu, **mem, "answer": data}
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -203,27 +204,31 @@ def main() -> None:
         if args.baseline:
             trees.append((f"baseline {os.path.basename(os.path.abspath(args.baseline))}", args.baseline))
         results: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in trees}
-        idle: dict[str, list[int]] = {name: [] for name, _ in trees}
+        idle: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in trees}
         answers: dict[str, Any] = {}
         for r in range(args.rounds):
             for name, tree in trees:
                 shutil.rmtree(empty, ignore_errors=True)
-                idle[name].append(start_once(tree, empty, hours)["VmRSS"])
+                idle[name].append(start_once(tree, empty, hours))
                 res = start_once(tree, data, hours)
                 answers.setdefault(name, res.pop("answer"))
                 results[name].append(res)
-                print(f"round {r + 1} {name}: ready in {res['ready']:.2f} s, RSS {res['VmRSS'] / 2**20:.0f} MiB",
-                      flush=True)
+                print(f"round {r + 1} {name}: ready in {res['ready']:.2f} s ({res['cpu']:.2f} s CPU), "
+                      f"RSS {res['VmRSS'] / 2**20:.0f} MiB", flush=True)
         same = len({json.dumps(a, sort_keys=True) for a in answers.values()}) == 1
         rows = []
         for name, _ in trees:
             res = results[name]
             ready = [x["ready"] for x in res]
+            cpu = [x["cpu"] for x in res]
             rss = statistics.median(x["VmRSS"] for x in res)
-            live = statistics.median(idle[name]) + built["growth"]
+            live = statistics.median(x["VmRSS"] for x in idle[name]) + built["growth"]
             rows.append((
                 name,
                 f"{statistics.median(ready):.2f} ({min(ready):.2f}-{max(ready):.2f})",
+                f"{statistics.median(cpu):.2f} ({min(cpu):.2f}-{max(cpu):.2f})",
+                f"{statistics.median(x['ready'] for x in idle[name]):.2f} / "
+                f"{statistics.median(x['cpu'] for x in idle[name]):.2f}",
                 f"{rss / 2**20:.0f}",
                 f"{statistics.median(x['RssAnon'] for x in res) / 2**20:.0f}",
                 f"{statistics.median(x['RssFile'] for x in res) / 2**20:.0f}",
@@ -237,7 +242,8 @@ def main() -> None:
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; same get_stats answer: {same}")
         print()
         print(table(rows, (
-            "server", "exec to first get_stats s, median (min-max)", "RSS MiB", "anon", "file", "peak (HWM)",
+            "server", "exec to first get_stats: wall s, median (min-max)", "its CPU s", "empty dir: wall / CPU s",
+            "RSS MiB", "anon", "file", "peak (HWM)",
             "live hub MiB (empty server + built)", "RSS / live",
         )))
         if not same:
