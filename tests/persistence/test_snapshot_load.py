@@ -6,6 +6,8 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -166,17 +168,22 @@ def test_a_damaged_file_gives_the_same_clear_error(tmp_path: Path, how: str, wor
 
 
 @pytest.mark.parametrize("enabled", [True, False])
-def test_the_collector_is_paused_only_while_loading(tmp_path: Path, enabled: bool) -> None:
-    path = _write(tmp_path, _history())
-    was = gc.isenabled()
+def test_the_collector_and_the_switch_interval_are_changed_only_while_loading(tmp_path: Path, enabled: bool) -> None:
+    path = _write(tmp_path, *[_history(hours=1) for _ in range(5)])
+    was, switch = gc.isenabled(), sys.getswitchinterval()
+    threads = threading.active_count()
     try:
         (gc.enable if enabled else gc.disable)()
-        read_snapshot(str(path))
-        assert gc.isenabled() is enabled
-        _damaged(path, "flipped byte")
-        with pytest.raises(PersistenceError):
-            read_snapshot(str(path))
-        assert gc.isenabled() is enabled
+        for how in (None, "short array", "flipped byte"):  # fine; fails in the decoder; fails in the checksums
+            if how is None:
+                read_snapshot(str(path))
+            else:
+                _damaged(path, how)
+                with pytest.raises(PersistenceError):
+                    read_snapshot(str(path))
+            assert gc.isenabled() is enabled
+            assert sys.getswitchinterval() == switch
+            assert threading.active_count() == threads, "the checksum thread outlived the load"
     finally:
         (gc.enable if was else gc.disable)()
 
