@@ -219,11 +219,13 @@ def load_state(
     """
     if not isinstance(state, Mapping) or not isinstance(state.get("series"), list):
         raise ValueError("history has no series list (a snapshot of another format?)")  # noqa: TRY004 - callers catch ValueError for any malformed state
-    names = []
-    for pair in state["series"]:
-        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
-            raise ValueError(f"bad series name {pair!r}")
-        names.append((pair[0], pair[1]))
+    series = state["series"]
+    names = [
+        (p[0], p[1]) for p in series if type(p) is list and len(p) == 2 and type(p[0]) is str and type(p[1]) is str
+    ]
+    if len(names) != len(series):
+        bad = next(p for p in series if not (isinstance(p, list) and len(p) == 2 and all(type(x) is str for x in p)))
+        raise ValueError(f"bad series name {bad!r}")
     if len(set(names)) != len(names):
         raise ValueError("a series is named twice")
     k = len(names)
@@ -242,18 +244,20 @@ def load_state(
         if hour % HOUR_MS or (last is not None and hour <= last):
             raise ValueError(f"chunk start {hour} not on an hour or out of order")
         last = hour
-        what = f"chunk {hour}"
-        ts = _array(ts_raw, _I8, None, what + " timestamps")
-        n = len(ts)
-        if n == 0 or ts[0] < hour or ts[-1] >= hour + HOUR_MS or bool((ts[1:] < ts[:-1]).any()):
-            raise ValueError(f"{what}: no rows, or rows out of order or outside the hour")
-        task = _task_flags(task_raw, n, what + " task flags")
-        vals = _array(vals_raw, _F4, (n, k), what + " values")
-        nan = isnan(vals)
-        # A row of k NaNs shows as k 1-bytes in a row; that run can also straddle two rows, so only its
-        # presence costs the exact (row-wise, 5x slower) check.
-        if nan.tobytes().find(all_nan) >= 0 and nan.all(axis=1).any():
-            raise ValueError(f"{what}: a row without values")
+        try:  # the messages name the part; the chunk is named once, here (a string per chunk costs 5 %)
+            ts = _array(ts_raw, _I8, None, "timestamps")
+            n = len(ts)
+            if n == 0 or ts[0] < hour or ts[-1] >= hour + HOUR_MS or (ts[1:] < ts[:-1]).any():
+                raise ValueError("no rows, or rows out of order or outside the hour")
+            task = _task_flags(task_raw, n, "task flags")
+            vals = _array(vals_raw, _F4, (n, k), "values")
+            nan = isnan(vals)
+            # A row of k NaNs shows as k 1-bytes in a row; such a run can also straddle two rows, so only
+            # its presence costs the exact (row-wise, 5x slower) check.
+            if nan.tobytes().find(all_nan) >= 0 and nan.all(axis=1).any():
+                raise ValueError("a row without values")
+        except ValueError as exc:
+            raise ValueError(f"chunk {hour}: {exc}") from None
         chunk = RawChunk.restore(ts, task, vals, float(written), bool(partial))
         chunk.gen = -1
         chunks.append((hour, chunk))
