@@ -209,3 +209,22 @@ def test_a_state_of_memoryviews_is_copied_not_shared() -> None:
     h.add(MS - 3_600_000 + 30_000, False, [("cpu_usage", "0", 1e6)], written_at=T0)  # a late report: tiers
     assert np.array_equal(day.sc[0], before)
     assert all(type(_root(a)) is bytes for a in _arrays(loaded))
+
+
+def test_a_file_system_that_cannot_map_files_still_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workerhub.persistence import snapshot as snapshot_module
+
+    histories = [_history(hours=1), _history(hours=2, cores=3)]
+    path = _write(tmp_path, *histories)
+    _header, mapped = read_snapshot(str(path))
+
+    def no_mmap(*_args: Any, **_kwargs: Any) -> Any:
+        raise OSError(19, "No such device")
+
+    monkeypatch.setattr(snapshot_module.mmap, "mmap", no_mmap)
+    _header, read = read_snapshot(str(path))
+    assert [h.to_state() for _c, _w, h in read.histories] == [h.to_state() for _c, _w, h in mapped.histories]
+    assert all(not a.flags.writeable for _c, _w, h in read.histories for a in _arrays(h))
+    _damaged(path, "cut mid-frame")
+    with pytest.raises(PersistenceError, match="snapshot is truncated at byte"):
+        read_snapshot(str(path))

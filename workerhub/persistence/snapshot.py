@@ -220,7 +220,14 @@ def _scan(path: str, keep: bool) -> tuple[dict[str, Any], HubState]:
             # process. Decoding copies each array's bytes out once (msgpack ``bin`` -> ``bytes``), and the
             # loaded arrays are views of those (stats/state.py), so no array refers to the mapping: it is
             # closed below and the file is free to be replaced by the next snapshot.
-            mapped = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)
+            try:
+                mapped: mmap.mmap | None = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)
+            except OSError as exc:  # a file system that cannot map files: read it whole instead
+                log.info("%s cannot be mapped (%s): reading it into memory", path, exc.strerror)
+                mapped = None
+                data = f.read()
+        if mapped is None:
+            return _scan_view(path, data, keep)
         try:
             return _scan_view(path, mapped, keep)
         finally:
@@ -237,6 +244,7 @@ _UNMAP_EVERY = 64 << 20
 """While scanning, drop the pages already read from this process's mapping every this many bytes, so the
 file never shows in its RSS more than this at once (they stay in the page cache: this is not a read-ahead
 hint, just accounting a memory limit or an operator looking at RSS would otherwise see double)."""
+_DONTNEED: int | None = getattr(mmap, "MADV_DONTNEED", None)
 
 
 _AHEAD = 64
@@ -293,7 +301,7 @@ def _checked_ahead(view: memoryview, offset: int) -> Iterator[Iterator[tuple[int
         sys.setswitchinterval(switch)
 
 
-def _scan_view(path: str, mapped: mmap.mmap, keep: bool) -> tuple[dict[str, Any], HubState]:
+def _scan_view(path: str, mapped: mmap.mmap | bytes, keep: bool) -> tuple[dict[str, Any], HubState]:
     with memoryview(mapped) as view, ExitStack() as stack:
         if view[: len(SNAPSHOT_MAGIC)] != SNAPSHOT_MAGIC:
             raise PersistenceError(f"{path}: not a workerhub snapshot; {_WHAT_TO_DO}")
@@ -310,9 +318,9 @@ def _scan_view(path: str, mapped: mmap.mmap, keep: bool) -> tuple[dict[str, Any]
         for offset, payload in frames_in:
             with payload:
                 item = unpack(payload)
-            if offset - dropped >= _UNMAP_EVERY:
+            if offset - dropped >= _UNMAP_EVERY and isinstance(mapped, mmap.mmap) and _DONTNEED is not None:
                 upto = offset - offset % page
-                mapped.madvise(mmap.MADV_DONTNEED, dropped, upto - dropped)
+                mapped.madvise(_DONTNEED, dropped, upto - dropped)
                 dropped = upto
             if ended:
                 raise PersistenceError(f"{path}: data after the end frame at byte {offset}; {_WHAT_TO_DO}")
