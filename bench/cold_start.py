@@ -7,8 +7,8 @@ into a temp data directory, with every worker registered well past the run.
 
 Then, for several rounds, each tree (this one, and ``--baseline PATH``: another checkout, e.g. a
 ``git worktree add`` of main, run with the same interpreter) is started as ``python -m workerhub serve
---data-dir D`` and timed from exec to the first 200 of a fleet-wide get_stats (polled every 10 ms: 503
-while the state loads, connection refused before the listener is up). Its RSS is read from
+--data-dir D`` and timed from exec to the first 200 of a fleet-wide get_stats (polled every 10 ms while
+the connection is refused, before the listener is up, then every 50 ms while it answers 503 during the load). Its RSS is read from
 ``/proc/<pid>/status`` right after that answer. The *live* reference is the RSS of the same server on
 an empty data directory plus the builder's RSS growth: a hub that received the same reports.
 
@@ -152,7 +152,9 @@ def start_once(tree: str | None, data_dir: str, hours: float) -> dict[str, Any]:
                 raise RuntimeError(f"get_stats answered {status}: {answer[:500]!r}")
             if time.perf_counter() - t0 > 300:
                 raise RuntimeError("no answer within 300 s")
-            time.sleep(0.01)
+            # a refused connection costs the server nothing; a 503 costs it a request (and the loading
+            # thread the GIL meanwhile), so those are asked for less often
+            time.sleep(0.01 if status == 0 else 0.05)
         time.sleep(0.2)  # anything the start still frees after its first answer
         mem = _proc_status(proc.pid)
         data = json.loads(answer)["data"]
