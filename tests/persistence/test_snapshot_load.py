@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import logging
 import os
 import sys
 import threading
@@ -157,14 +158,18 @@ def _damaged(path: Path, how: str) -> None:
         ("short array", "snapshot cannot be decoded (chunk"),
     ],
 )
-def test_a_damaged_file_gives_the_same_clear_error(tmp_path: Path, how: str, words: str) -> None:
-    path = _write(tmp_path, _history())
+def test_a_damaged_file_gives_the_same_clear_error(
+    tmp_path: Path, how: str, words: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="workerhub.persistence.snapshot")
+    path = _write(tmp_path, _history(), _history(hours=1))
     _damaged(path, how)
     for read in (read_snapshot, verify_snapshot):
         with pytest.raises(PersistenceError) as err:
             read(str(path))
         message = str(err.value)
         assert message.startswith(f"{path}: ") and words in message and "\n" not in message, message
+    assert "still referenced" not in caplog.text, "the mapping outlived the failed load"
 
 
 @pytest.mark.parametrize("enabled", [True, False])

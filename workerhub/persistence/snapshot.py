@@ -299,6 +299,10 @@ def _checked_ahead(view: memoryview, offset: int) -> Iterator[Iterator[tuple[int
                 item[1].release()
         helper.join()
         sys.setswitchinterval(switch)
+        while not handoff.empty():  # what a finished helper left behind the decoder's error
+            item = handoff.get_nowait()
+            if isinstance(item, tuple):
+                item[1].release()
 
 
 def _scan_view(path: str, mapped: mmap.mmap | bytes, keep: bool) -> tuple[dict[str, Any], HubState]:
