@@ -240,14 +240,14 @@ def _scan(path: str, keep: bool) -> tuple[dict[str, Any], HubState]:
         raise PersistenceError(f"{path}: snapshot cannot be decoded ({exc}); {_WHAT_TO_DO}") from exc
 
 
-_UNMAP_EVERY = 64 << 20
+_UNMAP_EVERY = 32 << 20
 """While scanning, drop the pages already read from this process's mapping every this many bytes, so the
 file never shows in its RSS more than this at once (they stay in the page cache: this is not a read-ahead
 hint, just accounting a memory limit or an operator looking at RSS would otherwise see double)."""
 _DONTNEED: int | None = getattr(mmap, "MADV_DONTNEED", None)
 
 
-_AHEAD = 64
+_AHEAD = 16
 """Frames the checksum thread of a load may be ahead of the decoder (a history frame is ~1 MB)."""
 _AHEAD_SWITCH = 0.0005
 """The interpreter's thread switch interval (s) while a load runs its checksum thread: the thread needs the
