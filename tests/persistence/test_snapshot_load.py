@@ -233,3 +233,23 @@ def test_a_file_system_that_cannot_map_files_still_loads(tmp_path: Path, monkeyp
     _damaged(path, "cut mid-frame")
     with pytest.raises(PersistenceError, match="snapshot is truncated at byte"):
         read_snapshot(str(path))
+
+
+def test_loads_at_once_restore_the_switch_interval_when_the_last_one_ends(tmp_path: Path) -> None:
+    from workerhub.persistence import snapshot as snapshot_module
+
+    switch = sys.getswitchinterval()
+    snapshot_module._short_switch(+1)
+    snapshot_module._short_switch(+1)
+    assert sys.getswitchinterval() < switch
+    snapshot_module._short_switch(-1)
+    assert sys.getswitchinterval() < switch, "restored while another load still runs"
+    snapshot_module._short_switch(-1)
+    assert sys.getswitchinterval() == switch
+    path = _write(tmp_path, *[_history(hours=2) for _ in range(8)])
+    threads = [threading.Thread(target=read_snapshot, args=(str(path),)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sys.getswitchinterval() == switch

@@ -255,6 +255,24 @@ GIL for a moment between two frames, and the decoder holds it; at the default 5 
 for every frame, and fall behind."""
 
 
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.0
+
+
+def _short_switch(delta: int) -> None:
+    """Shorten the switch interval while any load runs (+1 when one starts, -1 when it ends); the setting is
+    process-wide, so loads running at once (embedded servers) restore it only when the last one ends."""
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if delta > 0 and _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch_saved, _AHEAD_SWITCH))
+        _switch_users += delta
+        if delta < 0 and _switch_users == 0:
+            sys.setswitchinterval(_switch_saved)
+
+
 @contextmanager
 def _checked_ahead(view: memoryview, offset: int) -> Iterator[Iterator[tuple[int, memoryview]]]:
     """:func:`.format.scan_frames` with the checksums computed by a helper thread, up to :data:`_AHEAD`
@@ -282,8 +300,7 @@ def _checked_ahead(view: memoryview, offset: int) -> Iterator[Iterator[tuple[int
                 raise item
             yield item
 
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(min(switch, _AHEAD_SWITCH))
+    _short_switch(+1)
     helper = threading.Thread(target=produce, name="snapshot-checksums", daemon=True)
     helper.start()
     try:
@@ -298,7 +315,7 @@ def _checked_ahead(view: memoryview, offset: int) -> Iterator[Iterator[tuple[int
             if isinstance(item, tuple):
                 item[1].release()
         helper.join()
-        sys.setswitchinterval(switch)
+        _short_switch(-1)
         while not handoff.empty():  # what a finished helper left behind the decoder's error
             item = handoff.get_nowait()
             if isinstance(item, tuple):
