@@ -102,7 +102,7 @@ def build_state(workers: int, hours: float) -> Any:
         states.append(
             SavedWorker(
                 DEFAULT_IDENTITY, f"w{w}", "10.0.0.1", 86400 * 30, T0 - 100, T0 - 10, T0 - 10, (), None, None, None,
-                None,
+                None, None,  # tags, system_tags
                 time.time() + 86400 * 30,  # registered well past the run (the server's clock is real time)
             )
         )

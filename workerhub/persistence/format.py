@@ -42,6 +42,7 @@ __all__ = [
     "frame_head",
     "pack",
     "read_frames",
+    "scan_frames",
     "unpack",
 ]
 
@@ -91,7 +92,7 @@ def pack(obj: Any) -> bytes:
     return out
 
 
-def unpack(raw: bytes) -> Any:
+def unpack(raw: bytes | memoryview) -> Any:
     return msgpack.unpackb(raw, raw=False, strict_map_key=False)
 
 
@@ -127,6 +128,41 @@ def read_frames(f: BinaryIO, size: int) -> Iterator[tuple[int, bytes]]:
             raise CorruptFrame(offset, "checksum mismatch")
         yield offset, payload
         offset = end
+
+
+def scan_frames(view: memoryview, offset: int) -> Iterator[tuple[int, memoryview]]:
+    """:func:`read_frames` over a file already in memory (or mapped): ``(offset, payload)`` from byte
+    ``offset`` of ``view`` to its end, each payload a slice of ``view`` (no copy), with the same checks and
+    the same exceptions. A payload slice must be released (or dropped) before ``view``'s buffer is closed.
+    """
+    size = len(view)
+    head_size = _HEAD.size
+    unpack_head = _HEAD.unpack_from
+    while offset < size:
+        if offset + head_size > size:
+            raise TornTail(offset)
+        length, crc = unpack_head(view, offset)
+        start = offset + head_size
+        end = start + length
+        if end > size:
+            raise TornTail(offset)
+        payload = view[start:end]
+        if length == 0 or length > MAX_FRAME or zlib.crc32(payload) != crc:
+            payload.release()
+            if end == size or _zeros_from(view, offset):
+                raise TornTail(offset)
+            raise CorruptFrame(offset, "checksum mismatch")
+        yield offset, payload
+        offset = end
+
+
+def _zeros_from(view: memoryview, offset: int) -> bool:
+    step = 1 << 20
+    for at in range(offset, len(view), step):
+        with view[at : at + step] as part:
+            if part.tobytes().count(0) != len(part):
+                return False
+    return True
 
 
 def _rest_is_zero(f: BinaryIO, offset: int, size: int) -> bool:

@@ -369,7 +369,8 @@ class WorkerHistory:
         chunks, days, h._open, h._pending, h._horizon = load_state(state)
         # load_state keeps the file's column order: the history's layout is the file's series list
         h._layout = layout_of(tuple((m, v) for m, v in state["series"]))
-        h._fresh = [obj for _k, obj in chunks] + [obj for _k, obj in days]
+        # The loaded chunks and days are sealed (read-only views of the state's bytes, generation -1): not
+        # fresh; each is copied before its first write, as after a cut.
         for hour, chunk in chunks:
             h._chunks[hour] = chunk
             h._rows += chunk.n
