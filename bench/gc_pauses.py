@@ -56,7 +56,7 @@ class _Stalls(trio.abc.Instrument):
         self._t = self._cpu = 0.0
         self.top: list[tuple[float, str]] = []  # a min-heap of the TOP longest
         self.over = {5: 0, 10: 0, 50: 0}
-        self.all: list[tuple[float, float, str, float]] = []  # (wall time it ended, ms, task, CPU ms): to count a window only
+        self.all: list[tuple[float, float, str, float, str]] = []  # (wall time, ms, task, CPU ms, await): to count a window only
 
     def before_task_step(self, task: trio.lowlevel.Task) -> None:
         self._t = time.perf_counter()
@@ -71,11 +71,22 @@ class _Stalls(trio.abc.Instrument):
             if ms > bound:
                 self.over[bound] += 1
         entry = (ms, task.name.rsplit(".", 1)[-1])
-        self.all.append((time.time(), ms, task.name.rsplit(".", 1)[-1], cpu_ms))
+        self.all.append((time.time(), ms, task.name.rsplit(".", 1)[-1], cpu_ms, _suspended_at(task)))
         if len(self.top) < TOP:
             heapq.heappush(self.top, entry)
         else:
             heapq.heappushpop(self.top, entry)
+
+
+def _suspended_at(task: trio.lowlevel.Task) -> str:
+    """Where the task's step ended (the await it sits on, innermost frame of ours): names the step."""
+    where, coro = "", task.coro
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None and "workerhub" in frame.f_code.co_filename:
+            where = f"{frame.f_code.co_filename.rsplit('workerhub', 1)[-1]}:{frame.f_lineno}"
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return where
 
 
 _stalls = _Stalls()
@@ -105,8 +116,28 @@ def _report() -> None:
         "stalls_over": _stalls.over,
         "stall_list": _stalls.all,
         "full_list": _full_at,
+        "slow_writes": _slow_writes,
     }
     print("GCSTATS " + json.dumps(stats), file=sys.stderr, flush=True)
+
+
+_slow_writes: list[tuple[float, float]] = []  # (wall time, ms) of journal appends over 2 ms
+
+
+def _time_journal_writes() -> None:
+    """Diagnostics: how long each journal append (a write(2) on the event loop's thread) takes."""
+    from workerhub.persistence import journal
+
+    write_all = journal._write_all
+
+    def timed(fd: int, data: bytes) -> None:
+        t = time.perf_counter()
+        write_all(fd, data)
+        ms = (time.perf_counter() - t) * 1000
+        if ms > 2:
+            _slow_writes.append((time.time(), ms))
+
+    journal._write_all = timed
 
 
 def _run_instrumented(*args: Any, **kwargs: Any) -> Any:
@@ -119,6 +150,7 @@ if __name__ == "__main__":
     gc.callbacks.append(_on_gc)
     atexit.register(_report)
     trio.run = _run_instrumented  # the CLI calls trio.run: the loop runs with the stall instrument
+    _time_journal_writes()
     port, extra = sys.argv[1], sys.argv[2:]
     persist = ["--no-persist"]
     if extra[:1] == ["--persist"]:

@@ -122,9 +122,22 @@ class _FullPassesHeld:
 _NO_FULL_PASS = 1 << 30
 """A generation 2 threshold that is never reached: the number of generation 1 passes it waits for."""
 
-CHILD_NICE = 19
-"""The child's scheduling niceness (the most polite): on the cores it shares with the server, the
-encoder yields to the event loop whenever a request is runnable, and uses the idle time in between."""
+def _yield_to_the_server() -> None:
+    """Make the calling (child) process run only when the server does not need the core.
+
+    The child shares the server's cores (and its CPU affinity). Under ``SCHED_IDLE`` a runnable server
+    thread preempts it at once, so a request never waits behind the encoder; it still progresses on every
+    idle moment (at half the max rate, half of a core). Where that policy is missing, niceness 19.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return
+    except (AttributeError, OSError):
+        pass
+    try:
+        os.nice(19)
+    except OSError:
+        pass  # not allowed here: the child runs at the server's priority
 
 
 def start_fork(export: Callable[[], HubState], directory: str, cut: int) -> ForkedWrite:
@@ -158,10 +171,7 @@ def _child(export: Callable[[], HubState], directory: str, cut: int, r: int, w: 
     code = 1
     gc.disable()  # the child frees what it makes by reference counting and exits: a collection only costs
     try:
-        try:
-            os.nice(CHILD_NICE)
-        except OSError:
-            pass  # not allowed here: the child runs at the server's priority
+        _yield_to_the_server()
         try:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, signal.SIG_DFL)  # Ctrl-C or a stop kills the child; the parent retries
