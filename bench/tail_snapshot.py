@@ -20,6 +20,7 @@ from a hard link of it in a fresh directory (a snapshot is renamed into place, n
     python bench/tail_snapshot.py --baseline ../base                  # 2 rounds, ~8 min
     python bench/tail_snapshot.py --baseline ../base --writer thread
     python bench/tail_snapshot.py --baseline ../base --workers 200 --rounds 1 --duration 40   # quick
+    python bench/tail_snapshot.py --fork-cost                         # fork time against RSS, alone
 """
 
 from __future__ import annotations
@@ -218,6 +219,31 @@ def _p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[98] if len(values) > 1 else float("nan")
 
 
+def fork_cost(sizes_gb: tuple[float, ...] = (0.5, 1, 2, 3)) -> None:
+    """How long ``os.fork`` holds the caller as its RSS grows (1 MiB numpy chunks, as history arrays are):
+    the kernel copies the page tables of every mapped page, and the cut holds requests for that long."""
+    import numpy as np
+
+    def timed() -> float:
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            times.append((time.perf_counter() - t) * 1000)
+            os.waitpid(pid, 0)
+        return statistics.median(times)
+
+    chunks: list[Any] = []
+    print("| RSS MB | fork ms (median of 5) |")
+    print("|---:|---:|")
+    for gb in sizes_gb:
+        while len(chunks) < gb * 1024:
+            chunks.append(np.ones(1 << 17))
+        print(f"| {_rss_mb(os.getpid()):.0f} | {timed():.1f} |", flush=True)
+
+
 def _load() -> str:
     one, five, _fifteen = os.getloadavg()
     return f"{one:.1f}/{five:.1f}"
@@ -229,7 +255,7 @@ def _stalls(r: dict[str, Any], n: int = 3) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--baseline", required=True, help="source tree of the version to compare with")
+    ap.add_argument("--baseline", help="source tree of the version to compare with (required unless --only this)")
     ap.add_argument("--writer", choices=("fork", "thread"), default="fork")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--duration", type=float, default=70.0)
@@ -249,14 +275,20 @@ def main() -> None:
              "this server rather than the scheduler's run queue)",
     )
     ap.add_argument("--verbose", action="store_true", help="list each run's longest stalls and where they ended")
+    ap.add_argument("--fork-cost", action="store_true", help="only print fork time against RSS, then exit")
     a = ap.parse_args()
+    if a.fork_cost:
+        fork_cost()
+        return
+    if a.baseline is None and a.only != "this":
+        ap.error("--baseline is required (or --only this)")
     fleet = a.fleet_dir or os.path.join(tempfile.gettempdir(), f"workerhub-tail-fleet-{a.workers}x{a.hours:g}h")
     if not os.path.exists(os.path.join(fleet, _SNAPSHOT)):
         t = time.perf_counter()
         build_fleet(fleet, a.workers, a.hours)
         print(f"built the fleet in {time.perf_counter() - t:.0f} s: {fleet}")
     size = os.path.getsize(os.path.join(fleet, _SNAPSHOT))
-    trees = {"baseline": os.path.abspath(a.baseline), "this": _THIS}
+    trees = {"baseline": os.path.abspath(a.baseline or _THIS), "this": _THIS}
     if a.only:
         trees = {a.only: trees[a.only]}
     rows: dict[str, list[dict[str, Any]]] = {k: [] for k in trees}
