@@ -210,6 +210,11 @@ def _run(tree: str, fleet: str, a: argparse.Namespace) -> dict[str, Any]:
         b = int((sent - t0) // 10)
         buckets[b] = buckets.get(b, 0) + (ms > 10)
     result["slow_per_10s"] = [buckets.get(i, 0) for i in range(max(buckets, default=-1) + 1)]
+    first = [0] * 10
+    for sent, ms in timeline:
+        if sent - t0 < 10:
+            first[int(sent - t0)] += ms > 10
+    result["slow_first_10s"] = first
     if not snaps or len(snaps) < 2:
         result["warning"] = f"expected a periodic and a final snapshot, the log shows {len(snaps)}"
     return result
@@ -322,7 +327,8 @@ def main() -> None:
             ), flush=True)
             print("  p99 ms (requests, over 10 ms) by phase: " + "; ".join(
                 f"{k} {p99:.1f} ({n}, {slow})" for k, (n, p99, slow) in r.get("phases", {}).items()
-            ) + "; requests over 10 ms per 10 s: " + " ".join(map(str, r["slow_per_10s"])), flush=True)
+            ) + "; requests over 10 ms per 10 s: " + " ".join(map(str, r["slow_per_10s"]))
+                + " (the first 10 s per second: " + " ".join(map(str, r["slow_first_10s"])) + ")", flush=True)
             n, top, total = r["slow_writes"]
             print(f"  journal appends over 2 ms: {n} (max {top:.0f} ms, total {total:.0f} ms)", flush=True)
             if a.verbose:
