@@ -101,9 +101,9 @@ class _FullPassesHeld:
     A full pass writes to the GC header of every tracked object it walks, which would copy each page of
     the state that the child still shares. The young generations hold what was allocated since the last
     pass (new objects, on pages already the parent's own), so they keep running: pausing them too (as
-    ``gc.disable()`` did) let everything allocated during the write pile up in generation 0, and the
-    first pass after it walked all of it at once (a 40-60 ms stall of the loop, measured by
-    bench/tail_snapshot.py). Thresholds are process-wide: the previous ones are put back exactly.
+    ``gc.disable()`` did) let everything allocated during the write (every new worker's actor, for one)
+    pile up in generation 0 for one pass to walk at once after it. Thresholds are process-wide: the
+    previous ones are put back exactly.
     """
 
     __slots__ = ("_saved",)
