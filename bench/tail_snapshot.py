@@ -215,6 +215,12 @@ def _run(tree: str, fleet: str, a: argparse.Namespace) -> dict[str, Any]:
         if sent - t0 < 10:
             first[int(sent - t0)] += ms > 10
     result["slow_first_10s"] = first
+    per_s: dict[int, int] = {}
+    for sent, ms in timeline:
+        per_s[int(sent - t0)] = per_s.get(int(sent - t0), 0) + (ms > 10)
+    result["slow_per_s"] = [per_s.get(i, 0) for i in range(max(per_s, default=-1) + 1)]
+    # when each snapshot's cut and end fell, in seconds from the first request (for --verbose)
+    result["snapshot_marks"] = [(round(lo - t0, 1), round(hi - t0, 1)) for lo, hi in writes]
     if not snaps or len(snaps) < 2:
         result["warning"] = f"expected a periodic and a final snapshot, the log shows {len(snaps)}"
     return result
@@ -332,6 +338,8 @@ def main() -> None:
             n, top, total = r["slow_writes"]
             print(f"  journal appends over 2 ms: {n} (max {top:.0f} ms, total {total:.0f} ms)", flush=True)
             if a.verbose:
+                print(f"  requests over 10 ms per second: {' '.join(map(str, r['slow_per_s']))}; snapshots "
+                      f"(cut, verified) at {r['snapshot_marks']} s")
                 for ms, task, cpu, where in r["stalls"][:12]:
                     print(f"  stall {ms:.0f} ms ({cpu:.0f} ms CPU) in {task}, step ending at {where}")
             if "warning" in r:
