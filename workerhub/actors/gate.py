@@ -6,7 +6,7 @@ It lives beside the hub, whose mutations pass it; storage closes it only through
 The hub appends a mutation to the journal and then applies it, with awaits in between. A snapshot must see
 every journaled mutation applied and none half-done, or compacting the journal after it would lose one.
 :class:`WriteGate` gives that cut: mutations run inside ``async with gate:`` concurrently; :meth:`closed`
-stops new ones at the door, waits for those inside to finish (an fsync: milliseconds) and
+stops new ones at the door, waits for those inside to finish (an fsync and a mailbox hop: milliseconds) and
 holds the door while the snapshot copy is taken synchronously.
 """
 

@@ -6,7 +6,7 @@ writer while registered. When the actor expires or unregisters, the history stay
 get_stats / get_metric_keys / get_activity_report still see it until retention drops it, and
 re-registering the same id continues the same history.
 
-Mutations go through the worker's actor (``WorkerActor.call``); queries read histories and actor state synchronously
+Mutations go through the worker's actor mailbox; queries read histories and actor state synchronously
 (no await between reads), which trio's single thread makes consistent. The hub is built on the registry
 and its admission limits (``registry.py``, which also owns what each mutation does to an actor, for the
 live path and journal replay alike), persistence recovery (``recovery.py``: export, restore, replay) and
@@ -122,7 +122,7 @@ class Hub(Recovery, Maintenance):
 
     async def _deliver(self, op: str, identity: Identity, payload: Any, ip: str, at: float) -> None:
         """Apply a journaled register or status_report to its worker's actor, in order with the worker's
-        other mutations (``WorkerActor.call``), looking the worker up again if its actor retired meanwhile."""
+        other mutations (its mailbox), looking the worker up again if its actor retired meanwhile."""
         while True:
             actor, spawned = self._target(op, identity, payload, ip, at, self.clock.monotonic())
             if actor is None:  # a status_report of an unknown worker, auto_register off

@@ -45,7 +45,7 @@ def _worker_of(op: str, payload: Any) -> str:
 
 def _effect(op: str, actor: WorkerActor, payload: Any, ip: str, at: float) -> Callable[[], None]:
     """What mutation ``op`` does to its worker's actor at wall time ``at`` (s): the one definition that
-    the live path (through ``WorkerActor.call``) and replay (inline) both run."""
+    the live path (through the mailbox) and replay (inline) both run."""
     if op == "register":
         return lambda: actor.apply_register(payload, ip, at)
     if op == "status_report":

@@ -1,15 +1,13 @@
-"""One registered worker: the actor that owns the worker's state and applies its mutations in order.
+"""One registered worker: a trio task that owns the worker's state and applies its mutations in order.
 
 The actor holds the registration (ip, queues, task, times, tags) and a reference to the worker's stats
 history (which the hub keeps after the actor is gone, spec Q18), and its timeout as the deadline of a cancel
-scope, in a small timer task, that every register and status_report moves forward. Mutations are applied
-synchronously in the order of their calls (:meth:`WorkerActor.call`): the apply methods never await, so
-nothing can interleave with one, and nothing queues (a flood of reports for one worker costs its senders,
-not a queue).
+scope that every register and status_report moves forward. Mutations arrive through a bounded mailbox, so
+a flood of reports for one worker back-pressures its senders instead of queueing without limit.
 
-Reads (get_all, stats queries) go straight to the state: trio is single-threaded and the apply methods
-never await, so the hub may read actor-owned state synchronously between two mutations. A message round
-trip to each of 10,000 actors costs ~150 ms per query; a direct read ~1 ms.
+Reads (get_all, stats queries) do not go through the mailbox: trio is single-threaded and the apply
+methods never await, so the hub may read actor-owned state synchronously between two mutations. A
+message round trip to each of 10,000 actors costs ~150 ms per query; a direct read ~1 ms.
 """
 
 from __future__ import annotations
@@ -26,9 +24,13 @@ from ..clock import Clock
 from ..messages import Identity, RegisterRequest, StatusReport
 from ..stats import WorkerHistory
 
-__all__ = ["WorkerActor", "WorkerState", "ActorGone"]
+__all__ = ["WorkerActor", "WorkerState", "ActorGone", "MAILBOX_SIZE"]
 
 log = logging.getLogger(__name__)
+
+MAILBOX_SIZE = 16
+"""Pending mutations per worker before senders wait (a well-behaved agent has at most one in flight)."""
+
 
 class ActorGone(Exception):
     """The actor expired or was unregistered before it could apply the message; look it up again."""
@@ -119,11 +121,21 @@ def _dedup(ids: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-class WorkerActor:
-    """One registered worker: its state, applied in order, and its timer task. Created and retired by the
-    hub only."""
+class _Call:
+    __slots__ = ("apply", "done", "error")
 
-    __slots__ = ("state", "history", "deadline", "retired", "_clock", "_on_retire", "_scope")
+    def __init__(self, apply: Callable[[], None]) -> None:
+        self.apply = apply
+        self.done = trio.Event()
+        self.error: BaseException | None = None
+
+
+class WorkerActor:
+    """The trio task of one registered worker. Created and retired by the hub only."""
+
+    __slots__ = (
+        "state", "history", "deadline", "retired", "_clock", "_send", "_receive", "_on_retire", "_scope"
+    )
 
     def __init__(
         self,
@@ -138,7 +150,8 @@ class WorkerActor:
         self._clock = clock
         self._on_retire = on_retire
         self.deadline = clock.monotonic() + state.register_timeout
-        self._scope: trio.CancelScope | None = None  # the timer task's scope, its deadline the timeout
+        self._send, self._receive = trio.open_memory_channel[_Call](MAILBOX_SIZE)
+        self._scope: trio.CancelScope | None = None  # the running task's timeout scope
 
     @property
     def key(self) -> tuple[str, str]:
@@ -147,45 +160,72 @@ class WorkerActor:
     def alive(self, now_monotonic: float) -> bool:
         return not self.retired and now_monotonic < self.deadline
 
-    # --- mutations in order ------------------------------------------------------------------------------
+    # --- the mailbox -----------------------------------------------------------------------------------
 
     async def call(self, apply: Callable[[], None]) -> None:
-        """Run ``apply`` (a sync mutation) now, in call order; raises ActorGone if the actor retired or
-        expired first (the caller looks the worker up again).
+        """Have the actor run ``apply`` (a sync mutation) in order; raises ActorGone if it retired first.
 
-        No mailbox: trio runs one task at a time and ``apply`` never awaits, so applying it right here
-        gives the order of the calls, exactly what a queue drained by the actor's task gave, without a
-        channel (seven GC-tracked containers per worker, walked by every full collection) nor the
-        ~25 µs of a send, an event and two task switches. Errors of ``apply`` go to the caller.
+        When the actor sits idle on an empty mailbox, the mutation is applied right here on its behalf:
+        nothing is queued ahead of it and the actor cannot run meanwhile (trio is single-threaded and
+        ``apply`` never awaits), so the effect and the order are exactly those of a delivery, without
+        the ~25 µs of a channel send, an event and two task switches on the status_report hot path.
         """
-        if not self.alive(self._clock.monotonic()):
-            raise ActorGone
-        apply()
+        stats = self._send.statistics()
         scope = self._scope
-        if scope is not None and not self.retired:
-            scope.deadline = self.deadline  # the mutation renewed the timeout
+        if scope is not None and stats.current_buffer_used == 0 and stats.tasks_waiting_receive:
+            if not self.alive(self._clock.monotonic()):
+                raise ActorGone
+            apply()
+            if not self.retired:
+                scope.deadline = self.deadline
+            return
+        call = _Call(apply)
+        try:
+            await self._send.send(call)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise ActorGone from None
+        await call.done.wait()
+        if call.error is not None:
+            raise call.error
 
     async def run(self) -> None:
-        """The worker's timer: retire when the timeout passes (every register and status_report moves it)
-        or at once when unregistered."""
-        with trio.CancelScope(deadline=self.deadline) as scope:
-            self._scope = scope
-            if not self.retired:
-                await trio.sleep_forever()
-        self._scope = None
-        if scope.cancelled_caught and not self.retired:
-            log.debug("worker %s expired", self.state.id)
-        self.retire()
+        """Apply mailbox messages until unregistered or the deadline passes, then retire."""
+        async with self._receive:
+            with trio.CancelScope(deadline=self.deadline) as scope:
+                self._scope = scope
+                async for call in self._receive:
+                    if self.retired or not self.alive(self._clock.monotonic()):
+                        call.error = ActorGone()
+                    else:
+                        try:
+                            call.apply()
+                        except BaseException as exc:  # delivered to the caller, which owns the error
+                            call.error = exc
+                    call.done.set()
+                    if self.retired:
+                        break
+                    scope.deadline = self.deadline
+            self._scope = None
+            if scope.cancelled_caught:
+                log.debug("worker %s expired", self.state.id)
+            self.retire()
+            # Wake anyone who queued behind the retirement: they will look the worker up again.
+            while True:
+                try:
+                    call = self._receive.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+                call.error = ActorGone()
+                call.done.set()
 
     def retire(self) -> None:
-        """Leave the registry now (idempotent); the timer task ends. The history stays with the hub."""
+        """Leave the registry now (idempotent). The history stays with the hub."""
         if not self.retired:
             self.retired = True
-            if self._scope is not None:
-                self._scope.cancel()
+            self._send.close()
             self._on_retire(self)
 
-    # --- mutations: synchronous, run by call() (or at replay, before the timer task runs) -------------
+    # --- mutations: synchronous, called from the actor task (or at replay, before it runs) ------------
 
     def apply_register(self, req: RegisterRequest, ip: str, now: float) -> None:
         """Completely replace the registration (spec §1): task, queue and times start afresh."""
