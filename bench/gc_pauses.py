@@ -11,7 +11,7 @@ longest stalls (bench/tail_latency.py and bench/tail_snapshot.py read it).
 A *stall* is one trio task step that ran longer than 5 ms: while a step runs, no other request is served,
 so the longest steps (with the task's name and when they happened) say what held the loop: a GC pass inside
 a request, the snapshot's cut (journal rotation + fork), a big query. Measured with a trio instrument
-(before/after each task step; it costs ~1 µs per step).
+(before/after each task step; every tree measured pays its cost alike).
 
 Extra arguments after the port go to ``workerhub serve``. ``--persist`` as the first of them keeps
 persistence on (the default here is ``--no-persist``): pass ``--data-dir`` and the snapshot settings after it.

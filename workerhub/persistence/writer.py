@@ -122,6 +122,7 @@ class _FullPassesHeld:
 _NO_FULL_PASS = 1 << 30
 """A generation 2 threshold that is never reached: the number of generation 1 passes it waits for."""
 
+
 def _yield_to_the_server() -> None:
     """Make the calling (child) process run only when the server does not need the core.
 
