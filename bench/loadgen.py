@@ -117,7 +117,8 @@ def _response_complete(buf: bytes) -> tuple[int, int] | None:
 
 
 def run_http(
-    url: str, conns: int, duration: float, agents: int, rate: float | None, warmup: float, prime: bool = True
+    url: str, conns: int, duration: float, agents: int, rate: float | None, warmup: float, prime: bool = True,
+    timeline: bool = False,
 ) -> dict[str, Any]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -134,6 +135,7 @@ def run_http(
     for c in pool:
         sel.register(c.sock, selectors.EVENT_READ, c)
     latencies: list[float] = []
+    sent: list[float] = []
     errors = 0
     done = 0
     period = conns / rate if rate else 0.0  # seconds between two requests of one connection
@@ -176,6 +178,8 @@ def run_http(
             if c.sent_at >= measure_from:
                 done += 1
                 latencies.append(t - c.sent_at)
+                if timeline:
+                    sent.append(c.sent_at)
                 errors += status != 200
             next_due[c.index] = next_due[c.index] + period if rate else t
         now = time.perf_counter()
@@ -183,7 +187,11 @@ def run_http(
     elapsed = now - measure_from
     for c in pool:
         c.sock.close()
-    return _summary("http", done, errors, elapsed, latencies)
+    result = _summary("http", done, errors, elapsed, latencies)
+    if timeline:  # [scheduled send (epoch s), latency ms] of each measured request (tail_snapshot.py)
+        to_wall = time.time() - time.perf_counter()
+        result["timeline"] = [[round(s + to_wall, 4), round(lat * 1e3, 2)] for s, lat in zip(sent, latencies)]
+    return result
 
 
 # --- stream ------------------------------------------------------------------------------------------
@@ -297,11 +305,12 @@ def main() -> None:
     ap.add_argument(
         "--sync", action="store_true", help="after priming, print READY and wait for a stdin line"
     )
+    ap.add_argument("--timeline", action="store_true", help="HTTP: add each request's send time and latency")
     a = ap.parse_args()
     global _SYNC
     _SYNC = a.sync
     if a.transport == "http":
-        result = run_http(a.url, a.conns, a.duration, a.agents, a.rate, a.warmup, not a.no_prime)
+        result = run_http(a.url, a.conns, a.duration, a.agents, a.rate, a.warmup, not a.no_prime, a.timeline)
     else:
         result = run_stream(a.url, a.duration, a.agents, a.window, a.warmup, a.call)
     print(json.dumps(result), flush=True)

@@ -46,12 +46,12 @@ def fork_available() -> bool:
 class ForkedWrite:
     """A snapshot being written by child ``pid``, which reports on the pipe ``fd`` and then exits."""
 
-    __slots__ = ("_done", "_fd", "_gc_was_enabled", "pid")
+    __slots__ = ("_done", "_fd", "_full_passes", "pid")
 
-    def __init__(self, pid: int, fd: int, gc_was_enabled: bool) -> None:
+    def __init__(self, pid: int, fd: int, full_passes: _FullPassesHeld) -> None:
         self.pid = pid
         self._fd = fd
-        self._gc_was_enabled = gc_was_enabled
+        self._full_passes = full_passes
         self._done = False
 
     async def wait(self) -> SnapshotInfo:
@@ -67,7 +67,7 @@ class ForkedWrite:
         finally:
             if not self._done:
                 self._kill()  # synchronous: SIGKILL and reap take no time
-            self._restore_gc()
+            self._full_passes.release()
         return _result(report, status)
 
     async def _reap(self) -> int:
@@ -81,7 +81,7 @@ class ForkedWrite:
         """Kill and reap the child if it is still running (idempotent; synchronous: takes no time)."""
         if not self._done:
             self._kill()
-        self._restore_gc()
+        self._full_passes.release()
 
     def _kill(self) -> None:
         try:
@@ -94,23 +94,63 @@ class ForkedWrite:
             os.close(self._fd)
             self._fd = -1
 
-    def _restore_gc(self) -> None:
-        if self._gc_was_enabled:
-            gc.enable()
-            self._gc_was_enabled = False
+
+class _FullPassesHeld:
+    """No full (generation 2) collection in this process until :meth:`release`; young ones go on.
+
+    A full pass writes to the GC header of every tracked object it walks, which would copy each page of
+    the state that the child still shares. The young generations hold what was allocated since the last
+    pass (new objects, on pages already the parent's own), so they keep running: pausing them too (as
+    ``gc.disable()`` did) let everything allocated during the write (every new worker's actor, for one)
+    pile up in generation 0 for one pass to walk at once after it. Thresholds are process-wide: the
+    previous ones are put back exactly.
+    """
+
+    __slots__ = ("_saved",)
+
+    def __init__(self) -> None:
+        self._saved: tuple[int, int, int] | None = gc.get_threshold()
+        young, middle, _full = self._saved
+        gc.set_threshold(young, middle, _NO_FULL_PASS)
+
+    def release(self) -> None:
+        if self._saved is not None:
+            gc.set_threshold(*self._saved)
+            self._saved = None
+
+
+_NO_FULL_PASS = 1 << 30
+"""A generation 2 threshold that is never reached: the number of generation 1 passes it waits for."""
+
+
+def _yield_to_the_server() -> None:
+    """Make the calling (child) process run only when the server does not need the core.
+
+    The child shares the server's cores (and its CPU affinity). Under ``SCHED_IDLE`` a runnable server
+    thread preempts it at once, so a request never waits behind the encoder; it still progresses on every
+    idle moment (at half the max rate, half of a core). Where that policy is missing, niceness 19.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return
+    except (AttributeError, OSError):
+        pass
+    try:
+        os.nice(19)
+    except OSError:
+        pass  # not allowed here: the child runs at the server's priority
 
 
 def start_fork(export: Callable[[], HubState], directory: str, cut: int) -> ForkedWrite:
     """Fork a child that writes ``export()`` (called in the child) as the snapshot for journal ``cut``.
 
-    Call it synchronously at the cut. The parent's cyclic GC is paused until the child is reaped: a full
-    collection writes to every tracked object's header, which would copy every page of the state while
-    the child still shares it. (Not ``gc.freeze()``: a freeze is permanent, so every garbage cycle alive at
-    the cut would then never be collected; and ``gc.unfreeze()`` would also release what the start froze.)
+    Call it synchronously at the cut. The parent runs no full GC pass until the child is reaped
+    (:class:`_FullPassesHeld`). (Not ``gc.freeze()``: a freeze is permanent, so every garbage cycle alive
+    at the cut would then never be collected; and ``gc.unfreeze()`` would also release what the start
+    froze.)
     """
     r, w = os.pipe()
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
+    full_passes = _FullPassesHeld()
     with warnings.catch_warnings():
         # Python >= 3.12 warns that a multi-threaded process forks; the child touches no lock another
         # thread may hold (no logging, no trio, no imports), it encodes, writes a file and exits.
@@ -120,18 +160,19 @@ def start_fork(export: Callable[[], HubState], directory: str, cut: int) -> Fork
         except OSError:
             os.close(r)
             os.close(w)
-            if gc_was_enabled:
-                gc.enable()
+            full_passes.release()
             raise
     if pid == 0:  # pragma: no cover - the child; its outcome is checked through the parent
         _child(export, directory, cut, r, w)
     os.close(w)
-    return ForkedWrite(pid, r, gc_was_enabled)
+    return ForkedWrite(pid, r, full_passes)
 
 
 def _child(export: Callable[[], HubState], directory: str, cut: int, r: int, w: int) -> None:  # pragma: no cover
     code = 1
+    gc.disable()  # the child frees what it makes by reference counting and exits: a collection only costs
     try:
+        _yield_to_the_server()
         try:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, signal.SIG_DFL)  # Ctrl-C or a stop kills the child; the parent retries
