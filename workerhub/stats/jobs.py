@@ -184,7 +184,15 @@ class ActivityJob:
                 why = f"{n} buckets, at most {MAX_BUCKETS}"
                 raise _refuse(query.interval, why, self._lo, self._hi, 1, None)
         budget = SLICE_COST if slice_cost is None else slice_cost
-        self._slices = _slices([len(h) + 1 for h in self._hs], budget)
+        # Cost per worker: its raw rows when no tier answers the interval (all are read); otherwise the
+        # buckets it spans, at most (tier slots and two raw edges are read, or dense flags set per bucket).
+        if self._step % TIER_MS[0]:
+            costs = [len(h) + 1 for h in self._hs]
+        else:
+            lo, hi = clamp_range(self._hs, self._lo, self._hi)
+            buckets = _buckets(lo, hi, self._step)
+            costs = [min(len(h), buckets) + 1 for h in self._hs]
+        self._slices = _slices(costs, budget)
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def steps(self) -> Iterator[None]:
