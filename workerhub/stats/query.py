@@ -203,14 +203,16 @@ def fleet_stats(
 
 
 def fleet_activity(
-    histories: Iterable[WorkerHistory], lo: int, hi: int, step: int
+    histories: Iterable[WorkerHistory], lo: int, hi: int, step: int, *, clamped: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bucket keys (ms, ascending) and, per bucket, the number of distinct workers with a report (``total``)
     and with a report that carried a task (``active``). The dense path answers every bucket of the grid
     (zeros included); the general one only the non-empty buckets, so a wide range at a small interval
-    costs nothing per empty bucket. Callers treat both alike."""
+    costs nothing per empty bucket. Callers treat both alike. ``clamped``: ``[lo, hi]`` is already narrowed
+    (:func:`clamp_range`, possibly over a larger fleet)."""
     histories = list(histories)
-    lo, hi = clamp_range(histories, lo, hi)
+    if not clamped:
+        lo, hi = clamp_range(histories, lo, hi)
     base = bucket_base(lo, step)
     K = (hi - base) // step + 2
     lay = dense.layout(histories, lo, hi, step, base, K)

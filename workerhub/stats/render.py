@@ -52,12 +52,15 @@ def stats_rows(
     step: int,
     aggregations: dict[str, list[str]],
     split: bool,
+    *,
+    clamped: bool = False,
 ) -> list[WorkerRow]:
     """The answer rows of these workers, unordered (see :func:`~.aggregate.stats_report` for the
     contract). Workers are independent: rows of several calls over disjoint workers are merged by
-    :func:`order_rows`, which is what lets a large query run in slices."""
+    :func:`order_rows`, which is what lets a large query run in slices. ``clamped``: ``[lo, hi]`` is
+    already narrowed (:func:`.query.clamp_range`, possibly over a larger fleet)."""
     with _gc_paused():
-        return _render_stats(histories, lo, hi, step, aggregations, split)
+        return _render_stats(histories, lo, hi, step, aggregations, split, clamped)
 
 
 def order_rows(rows: list[WorkerRow]) -> list[dict[str, Any]]:
@@ -95,12 +98,14 @@ def _render_stats(
     step: int,
     aggregations: dict[str, list[str]],
     split: bool,
+    clamped: bool,
 ) -> list[WorkerRow]:
     keys_of = query_keys([h for _id, h in histories], aggregations)
     if not keys_of or not histories:
         return []
     picker = Picker(keys_of)
-    lo, hi = clamp_range((h for _id, h in histories), lo, hi)
+    if not clamped:
+        lo, hi = clamp_range((h for _id, h in histories), lo, hi)
     base = bucket_base(lo, step)
     W = len(histories)
     names: list[tuple[str, str | None]] = []
