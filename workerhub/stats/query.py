@@ -183,17 +183,18 @@ def fleet_stats(
                 raw = [-v, v, np.where(present, v, 0).astype(np.float64), present.astype(np.float64)]
             else:
                 v = _rows_of(V, pool, every)
-                absent = np.isnan(v)
-                # absent values per row: a narrow integer sum is ~15x cheaper than summing bools
+                # Sum as is: a row with an absent value (NaN) sums to NaN. Only those rows (usually none: a
+                # report carries all of a metric's variants) are summed and counted again, without the NaNs;
+                # a mask and a count over every value cost as much as the sum.
                 n = len(pool)
-                narrow = np.uint8 if n < 2**8 else np.uint16 if n < 2**16 else np.int64
-                count = n - np.add.reduce(absent.view(np.uint8), axis=0, dtype=narrow).astype(np.float64)
-                # sum as is, then again without the NaNs for the (usually few) rows that had an absent value
                 total = np.add.reduce(v, axis=0, dtype=np.float64)
-                gaps = np.flatnonzero(count < n)
+                count = np.full(len(total), float(n))
+                gaps = np.flatnonzero(np.isnan(total))
                 if len(gaps):
                     vg = v[:, gaps]
-                    total[gaps] = np.add.reduce(np.where(np.isnan(vg), 0, vg), axis=0, dtype=np.float64)
+                    absent = np.isnan(vg)
+                    total[gaps] = np.add.reduce(np.where(absent, 0, vg), axis=0, dtype=np.float64)
+                    count[gaps] = n - absent.sum(axis=0)
                 raw = [-np.fmin.reduce(v, axis=0), np.fmax.reduce(v, axis=0), total, count]
             gr, raw = _reduce_groups(g_r, raw)
         else:
