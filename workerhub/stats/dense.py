@@ -92,6 +92,15 @@ def _tier_days(a0: int, b0: int) -> list[tuple[int, int, int]]:
     return out
 
 
+def _joined(arrays: list[np.ndarray], dtype: type[np.generic]) -> np.ndarray:
+    """The (native, C-contiguous) ``arrays`` of ``dtype`` as one flat array. Joining their buffers costs
+    half of ``np.concatenate`` over thousands of small arrays (one per worker); the result is read-only."""
+    try:
+        return np.frombuffer(b"".join(arrays), dtype)
+    except BufferError:  # a non-contiguous array (none is made so today): the general way
+        return np.concatenate([a.ravel() for a in arrays]).astype(dtype, copy=False)
+
+
 def _edge_rows(
     hs: list[WorkerHistory], ea: int, eb: int, with_task: bool = False
 ) -> tuple[list[RawChunk | None], np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
@@ -111,7 +120,7 @@ def _edge_rows(
     tss = [c.ts for c in got]
     caps = np.fromiter(map(len, tss), np.int64, len(got))
     ns = np.fromiter((c.n for c in got), np.int64, len(got))
-    ts = np.frombuffer(b"".join(tss), np.int64)  # joining the buffers costs half of np.concatenate here
+    ts = _joined(tss, np.int64)
     starts = np.concatenate(([0], np.cumsum(caps)[:-1]))
     below_ea = ts < ea
     inside = ~below_ea & (ts <= eb)
@@ -126,7 +135,7 @@ def _edge_rows(
     has = count > 0
     task = None
     if with_task:
-        tk = np.frombuffer(b"".join([c.task for c in got]), np.bool_)
+        tk = _joined([c.task for c in got], np.bool_)
         task = np.logical_or.reduceat(inside & tk, starts)[has]
     return chunks, below[has], (below + count)[has], np.array(idx, np.int64)[has], task
 
@@ -158,7 +167,7 @@ def activity_flags(lay: Layout, lo: int) -> np.ndarray:
             have = [k for k, day in enumerate(days) if day is not None]
             if not have:
                 continue
-            rc = np.concatenate([days[k].rc[0] for k in have]).reshape(len(have), -1, 2)[:, i:j]
+            rc = _joined([days[k].rc[0] for k in have], np.int64).reshape(len(have), -1, 2)[:, i:j]
             rows, bsl, starts = _cells(ws, have, W, d, i, j, base, step)
             rep = rc[:, :, 0] > 0
             tsk = rc[:, :, 1] > 0
