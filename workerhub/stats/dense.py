@@ -96,7 +96,7 @@ def _joined(arrays: list[np.ndarray], dtype: type[np.generic]) -> np.ndarray:
     """The (native, C-contiguous) ``arrays`` of ``dtype`` as one flat array. Joining their buffers costs
     half of ``np.concatenate`` over thousands of small arrays (one per worker); the result is read-only."""
     try:
-        return np.frombuffer(b"".join(arrays), dtype)
+        return np.frombuffer(b"".join(arrays), dtype)  # type: ignore[arg-type]  # ndarray is a buffer
     except BufferError:  # a non-contiguous array (none is made so today): the general way
         return np.concatenate([a.ravel() for a in arrays]).astype(dtype, copy=False)
 
