@@ -133,13 +133,25 @@ def fleet_stats(
     r_ts: list[np.ndarray] = []
     r_len: list[int] = []
     r_off: list[int] = []
+    raw_key: tuple[object, int] = (None, -1)
+    raw_pick = None
     for w, (_wid, history) in enumerate(histories):
         offset = w * K
         layout = history.layout
         for part in history.plan(lo, hi, step):
             if isinstance(part, RawPart):
                 chunk, i, j = part
-                r_vals.append(take(chunk.vals[i:j], picker.pick(layout, chunk.width), np.nan, axis=1).T)
+                vals = chunk.vals
+                # a worker's chunks (and most workers) share one layout and width: pick once per change, as
+                # at 60 s a query reads ~24 chunks per worker
+                if raw_key[0] is not layout or raw_key[1] != vals.shape[1]:
+                    raw_key = (layout, vals.shape[1])
+                    raw_pick = picker.pick(layout, vals.shape[1])
+                assert raw_pick is not None
+                if raw_pick.index is not None:
+                    r_vals.append(vals[i:j, raw_pick.index].T)
+                else:
+                    r_vals.append(take(vals[i:j], raw_pick, np.nan, axis=1).T)
                 r_ts.append(chunk.ts[i:j])
                 r_len.append(j - i)
                 r_off.append(offset)
