@@ -22,6 +22,7 @@ bucket per worker; otherwise callers use the general path. This module reads the
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,6 +34,7 @@ from .pick import Picker, take
 __all__ = ["Layout", "layout", "activity_flags", "stats_dense"]
 
 _FINE = TIER_MS[0]
+_LITTLE = sys.byteorder == "little"
 _MAX_CELLS = 2_000_000
 """Above workers × buckets × output series this many cells (24 B each for get_stats), the dense arrays would
 cost more memory than they save time: the general path answers."""
@@ -93,12 +95,15 @@ def _tier_days(a0: int, b0: int) -> list[tuple[int, int, int]]:
 
 
 def _joined(arrays: list[np.ndarray], dtype: type[np.generic]) -> np.ndarray:
-    """The (native, C-contiguous) ``arrays`` of ``dtype`` as one flat array. Joining their buffers costs
-    half of ``np.concatenate`` over thousands of small arrays (one per worker); the result is read-only."""
-    try:
-        return np.frombuffer(b"".join(arrays), dtype)  # type: ignore[arg-type]  # ndarray is a buffer
-    except BufferError:  # a non-contiguous array (none is made so today): the general way
-        return np.concatenate([a.ravel() for a in arrays]).astype(dtype, copy=False)
+    """The C-contiguous ``arrays`` of ``dtype`` as one flat array. Joining their buffers costs half of
+    ``np.concatenate`` over thousands of small arrays (one per worker); the result is read-only. Stored
+    arrays are native or little-endian (loaded files), the same bytes on a little-endian machine only."""
+    if _LITTLE:
+        try:
+            return np.frombuffer(b"".join(arrays), dtype)  # type: ignore[arg-type]  # ndarray is a buffer
+        except BufferError:  # a non-contiguous array (none is made so today): the general way
+            pass
+    return np.concatenate([a.ravel() for a in arrays]).astype(dtype, copy=False)
 
 
 def _edge_rows(
