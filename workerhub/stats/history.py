@@ -389,12 +389,13 @@ class WorkerHistory:
     def extent(self) -> tuple[int, int] | None:
         """``(first, last)`` ms: the hours (raw) and UTC days (tiers) holding records, ends aligned to them;
         None when empty. Every record lies inside; queries narrow their grid to it."""
-        ends = []
-        if self._chunks:
-            ends += [self._chunks.peekitem(0)[0], self._chunks.peekitem(-1)[0] + HOUR_MS - 1]
-        if self._days:
-            ends += [self._days.peekitem(0)[0], self._days.peekitem(-1)[0] + DAY_MS - 1]
-        return (min(ends), max(ends)) if ends else None
+        # the sorted start lists, read directly: every fleet query calls this once per worker
+        hours, days = self._chunks._starts, self._days._starts
+        if not days:
+            return (hours[0], hours[-1] + HOUR_MS - 1) if hours else None
+        if not hours:
+            return days[0], days[-1] + DAY_MS - 1
+        return min(hours[0], days[0]), max(hours[-1] + HOUR_MS - 1, days[-1] + DAY_MS - 1)
 
     # --- reading raw rows --------------------------------------------------------------------------------
 

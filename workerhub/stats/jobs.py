@@ -40,6 +40,9 @@ SLICE_COST = 400_000
 
 _INT64_MAX = 2**63 - 1
 
+_NARROW_ABOVE = 10_000
+"""An activity report narrows its range to the data (:func:`~.query.clamp_range`) above this many buckets."""
+
 
 def query_range(from_date: float, to_date: float) -> tuple[int, int]:
     """The inclusive ms range a ``[from_date, to_date]`` query in seconds selects (quirk Q6).
@@ -127,6 +130,9 @@ class StatsJob:
             return
         series = len(keys) if self._split else len({m for m, _v in keys})
         lo, hi = clamp_range((h for _w, h in self._items), self._lo, self._hi)
+        # every slice evaluates the fleet's narrowed range: narrowing keeps answers (query.clamp_range), and
+        # once is enough (it reads every worker)
+        self._lo, self._hi = lo, hi
         buckets = _buckets(lo, hi, self._step)
         per_bucket = len(self._items) * series
         if buckets > MAX_BUCKETS:
@@ -148,7 +154,9 @@ class StatsJob:
         """Evaluate one slice of workers per ``next()``."""
         for sl in self._slices:
             part = self._items[sl.start : sl.stop]
-            self._rows += stats_rows(part, self._lo, self._hi, self._step, self._aggregations, self._split)
+            self._rows += stats_rows(
+                part, self._lo, self._hi, self._step, self._aggregations, self._split, clamped=True
+            )
             yield
 
     def result(self) -> list[dict[str, Any]]:
@@ -184,12 +192,25 @@ class ActivityJob:
                 why = f"{n} buckets, at most {MAX_BUCKETS}"
                 raise _refuse(query.interval, why, self._lo, self._hi, 1, None)
         budget = SLICE_COST if slice_cost is None else slice_cost
-        self._slices = _slices([len(h) + 1 for h in self._hs], budget)
+        # Cost per worker: its raw rows when no tier answers the interval (all are read); otherwise the
+        # buckets it spans, at most (tier slots and two raw edges are read, or dense flags set per bucket).
+        # Narrowed once for every slice, and only when the grid is large: narrowing keeps answers and
+        # bounds a wide range's grid, but reads every worker (a fifth of a 10,000-worker, 24 h report).
+        self._clo, self._chi = self._lo, self._hi
+        if _buckets(self._lo, self._hi, self._step) > _NARROW_ABOVE:
+            self._clo, self._chi = clamp_range(self._hs, self._lo, self._hi)
+        if self._step % TIER_MS[0]:
+            costs = [len(h) + 1 for h in self._hs]
+        else:
+            buckets = _buckets(self._clo, self._chi, self._step)
+            costs = [min(len(h), buckets) + 1 for h in self._hs]
+        self._slices = _slices(costs, budget)
         self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def steps(self) -> Iterator[None]:
         for sl in self._slices:
-            self._parts.append(fleet_activity(self._hs[sl.start : sl.stop], self._lo, self._hi, self._step))
+            part = self._hs[sl.start : sl.stop]
+            self._parts.append(fleet_activity(part, self._clo, self._chi, self._step, clamped=True))
             yield
 
     def result(self) -> dict[str, dict[str, list[int]]]:

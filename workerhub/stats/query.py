@@ -61,6 +61,16 @@ def _ramp(
     return out
 
 
+def _rows_of(a: np.ndarray, pool: list[int], every: list[int]) -> np.ndarray:
+    """Rows ``pool`` of ``a`` (axis 0): ``a`` itself or a view when they are all or one ascending run,
+    else a copy."""
+    if pool == every:
+        return a
+    if pool == list(range(pool[0], pool[0] + len(pool))):
+        return a[pool[0] : pool[0] + len(pool)]
+    return a[pool]
+
+
 def _merge_sorted(
     g1: np.ndarray, a1: list[np.ndarray], g2: np.ndarray, a2: list[np.ndarray]
 ) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -119,17 +129,29 @@ def fleet_stats(
     t_len: list[int] = []
     t_size: list[int] = []
     t_off: list[int] = []
-    r_vals: list[np.ndarray] = []
+    r_vals: list[np.ndarray] = []  # (columns, rows) views: one strided copy into V below
     r_ts: list[np.ndarray] = []
     r_len: list[int] = []
     r_off: list[int] = []
+    raw_key: tuple[object, int] = (None, -1)
+    raw_pick = None
     for w, (_wid, history) in enumerate(histories):
         offset = w * K
         layout = history.layout
         for part in history.plan(lo, hi, step):
             if isinstance(part, RawPart):
                 chunk, i, j = part
-                r_vals.append(take(chunk.vals[i:j], picker.pick(layout, chunk.width), np.nan, axis=1))
+                vals = chunk.vals
+                # a worker's chunks (and most workers) share one layout and width: pick once per change, as
+                # at 60 s a query reads ~24 chunks per worker
+                if raw_key[0] is not layout or raw_key[1] != vals.shape[1]:
+                    raw_key = (layout, vals.shape[1])
+                    raw_pick = picker.pick(layout, vals.shape[1])
+                assert raw_pick is not None
+                if raw_pick.index is not None:
+                    r_vals.append(vals[i:j, raw_pick.index].T)
+                else:
+                    r_vals.append(take(vals[i:j], raw_pick, np.nan, axis=1).T)
                 r_ts.append(chunk.ts[i:j])
                 r_len.append(j - i)
                 r_off.append(offset)
@@ -149,7 +171,9 @@ def fleet_stats(
         MM = np.concatenate(t_mm, axis=2)  # (columns, 2, slots)
         SC = np.concatenate(t_sc, axis=2)
     if r_vals:
-        V = np.ascontiguousarray(np.concatenate(r_vals).T)  # (columns, rows)
+        # (columns, rows): concatenating the transposed views copies once (a concatenate, then a transposing
+        # copy, moved every raw value twice: the 60 s query reads the whole day from raw rows)
+        V = np.concatenate(r_vals, axis=1, out=np.empty((len(picker.keys), sum(r_len)), np.float32))  # C order
         g_r = (np.concatenate(r_ts) - base) // step + np.repeat(np.array(r_off, np.int64), r_len)
     every = list(range(len(picker.keys)))
     for pool in pools:
@@ -158,24 +182,32 @@ def fleet_stats(
             if one:
                 tier = [MM[pool[0], 0], MM[pool[0], 1], SC[pool[0], 0], SC[pool[0], 1]]
             else:
-                mx = (MM if pool == every else MM[pool]).max(axis=0)
-                sm = (SC if pool == every else SC[pool]).sum(axis=0)
+                mx = _rows_of(MM, pool, every).max(axis=0)
+                sm = _rows_of(SC, pool, every).sum(axis=0)
                 tier = [mx[0], mx[1], sm[0], sm[1]]
             gt, tier = _reduce_groups(g_t, tier)
         else:
             gt, tier = empty, []
         if r_vals:
-            v = V[pool[0]] if one else V[pool]
-            present = ~np.isnan(v)
             if one:
+                v = V[pool[0]]
+                present = ~np.isnan(v)
                 raw = [-v, v, np.where(present, v, 0).astype(np.float64), present.astype(np.float64)]
             else:
-                raw = [
-                    -np.fmin.reduce(v, axis=0),
-                    np.fmax.reduce(v, axis=0),
-                    np.where(present, v, 0).sum(axis=0, dtype=np.float64),
-                    present.sum(axis=0).astype(np.float64),
-                ]
+                v = _rows_of(V, pool, every)
+                # Sum as is: a row with an absent value (NaN) sums to NaN. Only those rows (usually none: a
+                # report carries all of a metric's variants) are summed and counted again, without the NaNs;
+                # a mask and a count over every value cost as much as the sum.
+                n = len(pool)
+                total = np.add.reduce(v, axis=0, dtype=np.float64)
+                count = np.full(len(total), float(n))
+                gaps = np.flatnonzero(np.isnan(total))
+                if len(gaps):
+                    vg = v[:, gaps]
+                    absent = np.isnan(vg)
+                    total[gaps] = np.add.reduce(np.where(absent, 0, vg), axis=0, dtype=np.float64)
+                    count[gaps] = n - absent.sum(axis=0)
+                raw = [-np.fmin.reduce(v, axis=0), np.fmax.reduce(v, axis=0), total, count]
             gr, raw = _reduce_groups(g_r, raw)
         else:
             gr, raw = empty, []
@@ -184,14 +216,16 @@ def fleet_stats(
 
 
 def fleet_activity(
-    histories: Iterable[WorkerHistory], lo: int, hi: int, step: int
+    histories: Iterable[WorkerHistory], lo: int, hi: int, step: int, *, clamped: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bucket keys (ms, ascending) and, per bucket, the number of distinct workers with a report (``total``)
     and with a report that carried a task (``active``). The dense path answers every bucket of the grid
     (zeros included); the general one only the non-empty buckets, so a wide range at a small interval
-    costs nothing per empty bucket. Callers treat both alike."""
+    costs nothing per empty bucket. Callers treat both alike. ``clamped``: ``[lo, hi]`` is already narrowed
+    (:func:`clamp_range`, possibly over a larger fleet)."""
     histories = list(histories)
-    lo, hi = clamp_range(histories, lo, hi)
+    if not clamped:
+        lo, hi = clamp_range(histories, lo, hi)
     base = bucket_base(lo, step)
     K = (hi - base) // step + 2
     lay = dense.layout(histories, lo, hi, step, base, K)
