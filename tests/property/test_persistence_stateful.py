@@ -26,7 +26,7 @@ from workerhub.errors import WorkerhubError, find_error
 from workerhub.messages import RegisterRequest, StatsItem, StatsQuery, StatusReport
 
 from ..persistence.support import Crash, session
-from .test_snapshot_roundtrip import answers
+from ..support import answers
 
 T0 = 1_700_000_000.0
 WORKERS = ["a", "b", "c"]
@@ -245,3 +245,16 @@ TestThreadWriterDurableHub = ThreadWriterDurableHub.TestCase
 TestThreadWriterDurableHub.settings = settings(
     max_examples=6, stateful_step_count=15, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
+
+
+def test_a_register_that_expired_before_a_crash_leaves_no_history_after_the_restart() -> None:
+    """Found by the machine: the journal's register is replayed at the start, its actor is past its deadline
+    but its task has not run yet; retention must not count that actor as registered and keep the history."""
+    machine = DurableHub()
+    try:
+        machine.start()
+        machine.register(worker="a", timeout=5)
+        machine.advance(seconds=6.0)
+        machine.restart(crash=True)
+    finally:
+        machine.teardown()

@@ -42,7 +42,10 @@ class Maintenance(Registry):
                 dropped += history.drop_written_before(cutoff, tier_cutoff)
                 if history.empty:
                     if registered is None:
-                        registered = {w for _user, w in company.actors}
+                        # alive, not merely present: an actor past its deadline whose task has not run yet
+                        # (one replayed from the journal at a start, say) is no longer registered
+                        mono = self.clock.monotonic()
+                        registered = {w for (_user, w), a in company.actors.items() if a.alive(mono)}
                     # still the company's (a reset between slices may have replaced the registry)
                     if worker_id not in registered and company.histories.get(worker_id) is history:
                         del company.histories[worker_id]
