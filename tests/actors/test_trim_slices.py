@@ -10,7 +10,7 @@ import trio
 from workerhub import Clock, Settings
 from workerhub.actors import open_hub
 from workerhub.actors.maintenance import TRIM_SLICE
-from workerhub.messages import RegisterRequest, StatusReport
+from workerhub.messages import DEFAULT_IDENTITY, RegisterRequest, StatusReport
 
 T0 = 1_700_000_000.0
 WORKERS = 3 * TRIM_SLICE + 5
@@ -66,3 +66,14 @@ async def test_a_worker_registering_between_slices_keeps_its_history(mock_clock:
         assert list(histories) == [late]
         await hub.status_report(_report(late, T0 + 95))
         assert len(histories[late]) == 1
+
+
+async def test_an_actor_past_its_deadline_does_not_keep_its_history(mock_clock: Any) -> None:
+    """A journal register replayed at a start, already expired, before its actor's task has run: retention
+    must judge it expired (found by the stateful persistence test, a restart after a crash)."""
+    async with open_hub(Settings(persist=False), clock=Clock(T0)) as hub:
+        register = RegisterRequest(worker="gone", timeout=5)
+        hub.replay("register", DEFAULT_IDENTITY, register, "127.0.0.1", T0 - 6)  # no await after this
+        assert hub.statistics()["histories"] == 1
+        hub.trim()
+        assert hub.statistics()["histories"] == 0

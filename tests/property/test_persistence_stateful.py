@@ -246,15 +246,3 @@ TestThreadWriterDurableHub.settings = settings(
     max_examples=6, stateful_step_count=15, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
-
-def test_a_register_that_expired_before_a_crash_leaves_no_history_after_the_restart() -> None:
-    """Found by the machine: the journal's register is replayed at the start, its actor is past its deadline
-    but its task has not run yet; retention must not count that actor as registered and keep the history."""
-    machine = DurableHub()
-    try:
-        machine.start()
-        machine.register(worker="a", timeout=5)
-        machine.advance(seconds=6.0)
-        machine.restart(crash=True)
-    finally:
-        machine.teardown()
