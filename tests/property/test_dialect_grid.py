@@ -22,6 +22,7 @@ from workerhub.config import Settings
 from workerhub.errors import FieldsValueError, ValidationError
 from workerhub.messages import Identity, StatusReport
 from workerhub.stats import flatten_machine_stats
+from workerhub.stats.jobs import MAX_BUCKETS
 
 from . import reference as ref
 from .compare import WALL_START, assert_same, records_of
@@ -38,11 +39,17 @@ def served(path_version: str, max_version: str) -> tuple[int, int]:
 
 
 @st.composite
-def calls(draw: st.DrawFn, base: int, stamps: list[int]) -> tuple[str, str, dict[str, Any]]:
+def calls(draw: st.DrawFn, base: int, stamps: list[int], max_version: str) -> tuple[str, str, dict[str, Any]]:
     from_date, to_date = draw(date_range(base, stamps))
     body: dict[str, Any] = {"from_date": from_date, "to_date": to_date, "interval": draw(intervals)}
     version = draw(VERSIONS)
     if draw(st.booleans()):
+        if served(version, max_version) < (2, 32):
+            # The 2.4 answer lists only buckets with data, but the hub budgets the buckets of the data's
+            # whole hours and UTC days (stats/jobs.py), so a tiny interval over a long range may be refused
+            # where the reference answers: stay within MAX_BUCKETS over the range, as test_aggregation does.
+            smallest = (int(to_date) - int(from_date) + 1) // (MAX_BUCKETS - 2) + 1
+            body["interval"] = max(smallest, body["interval"])
         body["items"] = [{"key": k, "aggregation": a} for k, a in draw(stat_items)]
         body["worker_ids"] = draw(worker_subsets)
         body["split_by_resource"] = draw(st.booleans())
@@ -109,7 +116,7 @@ def test_both_dialects_match_the_reference(
 ) -> None:
     base, rs = drawn
     stamps = [r.timestamp for r in rs]
-    queries = [data.draw(calls(base, stamps)) for _ in range(4)]
+    queries = [data.draw(calls(base, stamps, max_version)) for _ in range(4)]
     records = records_of(rs)
     got = run(rs, max_version, queries)
     for (version, name, body), actual in zip(queries, got):
