@@ -2,7 +2,8 @@
 
 Implementations: :class:`MemoryStore` (nothing on disk; the default for embedded and test use) and
 :class:`DiskStore` (msgpack snapshots plus an append-only journal in a data directory); :func:`open_store`
-picks one from the settings. Modules: ``format`` (frames, versions, journal records), ``journal``,
+picks one from the settings. Modules: ``format`` (frames, versions, journal records), ``journal`` (the appender),
+``journal_scan`` (reading it back at a start),
 ``snapshot`` (files: write, verify, read), ``writer`` (forked child or thread), ``disk`` (the two combined),
 ``store`` (the protocols).
 

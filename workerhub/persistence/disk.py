@@ -39,7 +39,8 @@ from ..errors import DataError
 from ..messages import Identity
 from ..storestats import PersistenceStatistics
 from .format import PersistenceError, encode_record, frame
-from .journal import Journal, JournalScan, scan_journal, segment_path, segments, unlink_quietly
+from .journal import Journal, segment_path, segments, unlink_quietly
+from .journal_scan import JournalScan, scan_journal
 from .memory import MemoryStore
 from .snapshot import SNAPSHOT_NAME, SnapshotInfo, read_snapshot
 from .store import Persisted, Store
