@@ -24,6 +24,7 @@ __all__ = [
     "FrameDecoder",
     "StreamRequest",
     "decode_request",
+    "decode_request_fields",
     "encode_frame",
     "encode_reply",
     "encode_request",
@@ -113,6 +114,12 @@ def decode_request(payload: bytes, limit: int) -> StreamRequest:
     reply to that has ``id`` nil, since no id could be read. Unknown keys are ignored, a missing or nil
     ``body`` is ``{}`` (like an empty HTTP body).
     """
+    return StreamRequest(*decode_request_fields(payload, limit))
+
+
+def decode_request_fields(payload: bytes, limit: int) -> tuple[Any, Any, Any, Any, Any]:
+    """:func:`decode_request`'s fields as a plain tuple ``(id, call, body, token, trx)``: the server's path
+    (a frozen dataclass costs ~1 µs to build, a real share of a pipelined status_report)."""
     try:
         # The limits of an HTTP msgpack body: containers bounded by the frame size, so a small frame
         # cannot claim a huge array; map keys only str/bytes; no ext types.
@@ -132,14 +139,9 @@ def decode_request(payload: bytes, limit: int) -> StreamRequest:
         raise BadRequest(
             f"a request is a msgpack map with keys id, call, body, token; got {type(request).__name__}"
         )
-    body = request.get("body")
-    return StreamRequest(
-        id=request.get("id"),
-        call=request.get("call"),
-        body={} if body is None else body,
-        token=request.get("token"),
-        trx=request.get("trx"),
-    )
+    get = request.get
+    body = get("body")
+    return get("id"), get("call"), {} if body is None else body, get("token"), get("trx")
 
 
 def encode_request(

@@ -38,7 +38,7 @@ from ..errors import (
     ServiceUnavailable,
     WorkerhubError,
 )
-from .framing import FrameDecoder, decode_request, encode_reply
+from .framing import FrameDecoder, decode_request_fields, encode_reply
 
 __all__ = ["STREAM_SCHEME", "serve_stream"]
 
@@ -264,14 +264,13 @@ class _Connection:
         token: Any = None
         body: Any = None
         try:
-            request = decode_request(frame, self._limit)
+            request_id, call, body, token, raw_trx = decode_request_fields(frame, self._limit)
         except WorkerhubError as exc:
             failure = exc
         else:
-            request_id, token, body = request.id, request.token, request.body
-            trx = request.trx if isinstance(request.trx, str) else None
-            if isinstance(request.call, str):
-                path = request.call
+            trx = raw_trx if isinstance(raw_trx, str) else None
+            if isinstance(call, str):
+                path = call
             else:
                 failure = BadRequest("call must be a string such as workers.status_report")
         _status, _name, reply = await run_call(
