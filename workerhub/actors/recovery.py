@@ -43,15 +43,16 @@ class Recovery(Registry):
 
     def restore(self, state: HubState) -> int:
         """Load ``state`` (histories as ``WorkerHistory``) into this empty hub; returns how many workers
-        were dropped because their registration expired while the server was down."""
+        have expired since (their actors retire as soon as they run).
+
+        Expired ones are restored too: the journal replayed next judges liveness at each record's time, and
+        a report written while such a worker was alive must find it, not register it anew."""
         for company_id, worker_id, history in state.histories:
             self._companies.setdefault(company_id, _Company()).histories[worker_id] = history
         now = self.clock.wall()
         expired = 0
         for saved in state.workers:
-            if saved.expires_at <= now:
-                expired += 1
-                continue
+            expired += saved.expires_at <= now
             worker_state = _restored(saved)
             company = self._company(worker_state.identity)
             actor = WorkerActor(worker_state, company.history(worker_state.id), self.clock, self._forget)

@@ -198,21 +198,26 @@ class DiskStore:
             unlink_quietly(tmp)
         first = 0
         loaded: int | None = None  # the journal cut of the snapshot loaded
+        state = None
         if os.path.exists(snapshot_path):
             header, state = await trio.to_thread.run_sync(read_snapshot, snapshot_path)
-            expired = target.restore(state)
             first = loaded = int(header["journal"])
             self._saved = True
             self.statistics.last_snapshot_at = float(header["created_at"])
-            log.info(
-                "loaded %s: %d workers (%d expired while the server was down), %d histories",
-                snapshot_path, len(state.workers) - expired, expired, len(state.histories),
-            )
         for n in segments(directory):
             if n < first:  # covered by the snapshot; left by a crash between its rename and this cleanup
                 unlink_quietly(segment_path(directory, n))
         scan = await trio.to_thread.run_sync(scan_journal, directory, first)
         self._check_chain(scan, loaded, snapshot_path)
+        # From the restore to the end of the replay nothing awaits: a restored worker that has expired
+        # since must still be there (its actor not yet run, so not retired) when the journal replays a
+        # report it received while alive.
+        if state is not None:
+            expired = target.restore(state)
+            log.info(
+                "loaded %s: %d workers (%d expired while the server was down), %d histories",
+                snapshot_path, len(state.workers) - expired, expired, len(state.histories),
+            )
         for r in scan.records:
             target.replay(r.op, r.identity, r.payload, r.ip, r.at)
         if scan.records or scan.torn:
