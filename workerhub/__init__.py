@@ -16,9 +16,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__ as __version__
-
 if TYPE_CHECKING:
+    from ._version import __version__ as __version__
     from .actors import Hub, open_hub
     from .clock import Clock
     from .config import Settings
@@ -53,6 +52,8 @@ _LAZY = {
     "StatsQuery": ".messages",
     "StatusReport": ".messages",
     "WorkerhubError": ".errors",
+    # importlib.metadata costs ~0.1 s of every start; the version is read only when asked for (snapshot header)
+    "__version__": "._version",
     "open_hub": ".actors",
     "serve": ".server",
 }

@@ -10,7 +10,6 @@ import dataclasses
 import logging
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args, get_type_hints
@@ -217,6 +216,8 @@ class Settings:
         Raises :class:`SettingsError` naming the file for a file that is not TOML, and ``OSError`` for one
         that cannot be read.
         """
+        import tomllib  # late: only a --config start reads TOML
+
         with open(path, "rb") as f:
             try:
                 doc = tomllib.load(f)
