@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -160,3 +161,16 @@ def median(rows: list[dict[str, Any]], key: str) -> float:
 def spread(rows: list[dict[str, Any]], key: str) -> str:
     values = [r[key] for r in rows]
     return f"{min(values):.0f}-{max(values):.0f}"
+
+
+def stop_gc_pauses(proc: subprocess.Popen[str], timeout: float) -> tuple[str, dict[str, Any]]:
+    """Stop a server run through ``gc_pauses.py`` (SIGINT, then a kill after ``timeout`` s); returns its
+    stderr and the figures it printed there as ``GCSTATS {json}`` at exit ({} when it printed none)."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        _out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _out, err = proc.communicate()
+    stats = [line for line in err.splitlines() if line.startswith("GCSTATS ")]
+    return err, json.loads(stats[-1][8:]) if stats else {}

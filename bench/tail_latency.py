@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -48,14 +47,8 @@ def _run(tree: str, a: argparse.Namespace) -> dict[str, Any]:
         out = subprocess.run(gen, capture_output=True, text=True, check=True, env=env)
         result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            _out, err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _out, err = proc.communicate()
-    stats = [line for line in err.splitlines() if line.startswith("GCSTATS ")]
-    result.update(json.loads(stats[-1][8:]) if stats else {})
+        _err, gcs = c.stop_gc_pauses(proc, 30)
+    result.update(gcs)
     return result
 
 

@@ -30,7 +30,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -165,16 +164,9 @@ def _run(tree: str, fleet: str, a: argparse.Namespace) -> dict[str, Any]:
             result["rss_loaded_mb"], result["rss_end_mb"] = rss_loaded, _rss_mb(proc.pid)
             result["ready_s"] = ready_s
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                _out, err = proc.communicate(timeout=120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                _out, err = proc.communicate()
+            err, gcs = c.stop_gc_pauses(proc, 120)
     finally:
         shutil.rmtree(data, ignore_errors=True)
-    stats = [line for line in err.splitlines() if line.startswith("GCSTATS ")]
-    gcs = json.loads(stats[-1][8:]) if stats else {}
     # the window only: from ready to the end of the load (the load and the stop are not what is measured)
     inside = [(ms, task, cpu, where) for at, ms, task, cpu, where in gcs.get("stall_list", [])
               if window[0] <= at <= window[1]]
