@@ -1,7 +1,7 @@
 """Browser fixtures: Debian's chromium driven by Playwright's own driver (no browser download).
 
 The tests skip, with the reason, only where chromium or playwright is missing; CI (.ci/run) installs both.
-Screenshots go to a temporary directory, or to ``$WORKERHUB_SCREENSHOTS`` when set.
+Screenshots go to a temporary directory, or to ``$DASHBOARD_SCREENSHOTS`` when set.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class Page:
 
 @pytest.fixture()
 def shots(tmp_path: Path) -> Path:
-    target = os.environ.get("WORKERHUB_SCREENSHOTS")
+    target = os.environ.get("DASHBOARD_SCREENSHOTS")
     if target:
         Path(target).mkdir(parents=True, exist_ok=True)
         return Path(target)
